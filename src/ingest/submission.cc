@@ -1,0 +1,528 @@
+#include "ingest/submission.h"
+
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <set>
+
+#include "core/clock.h"
+#include "core/id.h"
+#include "mime/compose.h"
+#include "mime/encoding.h"
+
+namespace mp {
+namespace {
+
+namespace json = boost::json;
+
+constexpr std::string_view kComposedFields[] = {"from", "to",      "cc",          "bcc",
+                                                "reply_to", "subject", "text",     "html",
+                                                "headers",  "attachments", "tags", "metadata",
+                                                "send_at",  "raw"};
+
+// Headers composed from their own fields; setting them through headers{} is an error.
+constexpr std::string_view kReservedHeaders[] = {
+    "from", "to", "cc", "bcc", "reply-to", "subject", "mime-version", "content-type",
+    "content-transfer-encoding", "content-disposition", "content-id", "return-path", "received",
+    "sender"};
+
+bool IEquals(std::string_view a, std::string_view b) {
+  return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+           return std::tolower(static_cast<unsigned char>(x)) ==
+                  std::tolower(static_cast<unsigned char>(y));
+         });
+}
+
+class Parser {
+ public:
+  Parser(const LimitsConfig& limits, std::string_view path) : limits_(limits), path_(path) {}
+
+  std::string Field(std::string_view name) const {
+    if (path_.empty()) return std::string(name);
+    if (!name.empty() && name.front() == '[') return std::string(path_) + std::string(name);
+    return std::string(path_) + "." + std::string(name);
+  }
+  std::string Index(std::string_view name, size_t i) const {
+    return Field(name) + "[" + std::to_string(i) + "]";
+  }
+
+  Error TypeError(std::string_view field, std::string_view expected) const {
+    return MakeError(Code::kInvalidType, std::string(field) + " must be " + std::string(expected),
+                     std::string(field));
+  }
+
+  // A string field; absent or null leaves out untouched.
+  Status String(const json::object& o, std::string_view name, std::optional<std::string>* out) {
+    const json::value* v = o.if_contains(name);
+    if (!v || v->is_null()) return Status::Ok();
+    if (!v->is_string()) return TypeError(Field(name), "a string");
+    *out = std::string(v->get_string());
+    return Status::Ok();
+  }
+
+  // A list of mailboxes: a string or an array of strings.
+  Status Mailboxes(const json::object& o, std::string_view name, std::vector<Mailbox>* out,
+                   bool allow_display_name = true) {
+    const json::value* v = o.if_contains(name);
+    if (!v || v->is_null()) return Status::Ok();
+    auto one = [&](const json::value& e, const std::string& field) -> Status {
+      if (!e.is_string()) return TypeError(field, "a string");
+      auto m = allow_display_name ? ParseMailbox(e.get_string(), field)
+                                  : ParseAddress(e.get_string(), field);
+      if (!m.ok()) return m.error();
+      out->push_back(std::move(m.value()));
+      return Status::Ok();
+    };
+    if (v->is_string()) return one(*v, Field(name));
+    if (!v->is_array()) return TypeError(Field(name), "an array of addresses");
+    const json::array& a = v->get_array();
+    if (a.size() > static_cast<size_t>(limits_.max_recipients)) {
+      return MakeError(Code::kTooManyRecipients,
+                       Field(name) + " has " + std::to_string(a.size()) +
+                           " addresses; the limit is " + std::to_string(limits_.max_recipients),
+                       Field(name));
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      Status s = one(a[i], Index(name, i));
+      if (!s.ok()) return s;
+    }
+    return Status::Ok();
+  }
+
+  Status HeaderText(std::string_view value, const std::string& field) {
+    for (unsigned char c : value) {
+      if (c == '\r' || c == '\n' || c == '\0') {
+        return MakeError(Code::kHeaderInjection, field + " contains CR, LF or NUL", field);
+      }
+    }
+    if (!IsValidUtf8(value)) {
+      return MakeError(Code::kInvalidValue, field + " is not valid UTF-8", field);
+    }
+    if (value.size() > 16384) {
+      return MakeError(Code::kInvalidValue, field + " is longer than 16384 octets", field);
+    }
+    size_t word = 0;
+    for (char c : value) {
+      word = (c == ' ' || c == '\t') ? 0 : word + 1;
+      if (word > 900) {
+        return MakeError(Code::kInvalidValue,
+                         field + " has a word longer than 900 characters, which cannot be folded",
+                         field);
+      }
+    }
+    return Status::Ok();
+  }
+
+  Status Headers(const json::object& o, ComposeInput* in, std::string* message_id) {
+    const json::value* v = o.if_contains("headers");
+    if (!v || v->is_null()) return Status::Ok();
+    if (!v->is_object()) return TypeError(Field("headers"), "an object of name: value");
+    if (v->get_object().size() > 100) {
+      return MakeError(Code::kInvalidValue, "headers has more than 100 entries", Field("headers"));
+    }
+    for (const auto& kv : v->get_object()) {
+      std::string field = Field("headers") + "." + std::string(kv.key());
+      std::string_view name = kv.key();
+      if (name.empty() || name.size() > 76) {
+        return MakeError(Code::kInvalidValue, "header name must be 1 to 76 characters", field);
+      }
+      for (unsigned char c : name) {
+        if (c == '\r' || c == '\n' || c == '\0') {
+          return MakeError(Code::kHeaderInjection, "header name contains CR, LF or NUL", field);
+        }
+        if (c < 33 || c > 126 || c == ':') {
+          return MakeError(Code::kInvalidValue,
+                           "header name may only contain printable ASCII other than ':'", field);
+        }
+      }
+      for (std::string_view r : kReservedHeaders) {
+        if (IEquals(name, r)) {
+          return MakeError(Code::kInvalidValue,
+                           "header " + std::string(name) +
+                               " is set from its own field or by mailplane, not through headers",
+                           field);
+        }
+      }
+      if (!kv.value().is_string()) return TypeError(field, "a string");
+      std::string_view value = kv.value().get_string();
+      Status s = HeaderText(value, field);
+      if (!s.ok()) return s;
+      if (IEquals(name, "Message-ID")) {
+        if (value.size() < 5 || value.front() != '<' || value.back() != '>' ||
+            value.find('@') == std::string_view::npos || value.find(' ') != std::string_view::npos) {
+          return MakeError(Code::kInvalidValue, "Message-ID must look like <id@domain>", field);
+        }
+        *message_id = std::string(value.substr(1, value.size() - 2));
+      }
+      if (IEquals(name, "Date")) {
+        // Kept as given; a Date header must at least not be empty.
+        if (value.empty()) return MakeError(Code::kInvalidValue, "Date must not be empty", field);
+      }
+      in->headers.emplace_back(std::string(name), std::string(value));
+    }
+    return Status::Ok();
+  }
+
+  Status Attachments(const json::object& o, ComposeInput* in) {
+    const json::value* v = o.if_contains("attachments");
+    if (!v || v->is_null()) return Status::Ok();
+    if (!v->is_array()) return TypeError(Field("attachments"), "an array");
+    const json::array& a = v->get_array();
+    if (a.size() > 100) {
+      return MakeError(Code::kInvalidValue, "at most 100 attachments", Field("attachments"));
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::string base = Index("attachments", i);
+      if (!a[i].is_object()) return TypeError(base, "an object");
+      const json::object& ao = a[i].get_object();
+      for (const auto& kv : ao) {
+        std::string_view k = kv.key();
+        if (k != "filename" && k != "content_type" && k != "content" && k != "content_id") {
+          return MakeError(Code::kUnknownField, "unknown field " + std::string(k),
+                           base + "." + std::string(k));
+        }
+      }
+      Attachment att;
+      auto str = [&](std::string_view name, std::string* out, bool required) -> Status {
+        std::string field = base + "." + std::string(name);
+        const json::value* f = ao.if_contains(name);
+        if (!f || f->is_null()) {
+          if (required) {
+            return MakeError(Code::kMissingField, field + " is required", field);
+          }
+          return Status::Ok();
+        }
+        if (!f->is_string()) return TypeError(field, "a string");
+        *out = std::string(f->get_string());
+        return Status::Ok();
+      };
+      std::string content_b64;
+      for (Status s : {str("filename", &att.filename, false),
+                       str("content_type", &att.content_type, false),
+                       str("content", &content_b64, true),
+                       str("content_id", &att.content_id, false)}) {
+        if (!s.ok()) return s;
+      }
+      Status s = HeaderText(att.filename, base + ".filename");
+      if (!s.ok()) return s;
+      s = HeaderText(att.content_id, base + ".content_id");
+      if (!s.ok()) return s;
+      if (att.content_type.empty()) att.content_type = "application/octet-stream";
+      if (!ValidContentType(att.content_type)) {
+        return MakeError(Code::kInvalidValue, "content_type must be type/subtype",
+                         base + ".content_type");
+      }
+      if (!att.content_id.empty()) {
+        if (att.content_id.front() == '<' && att.content_id.back() == '>') {
+          att.content_id = att.content_id.substr(1, att.content_id.size() - 2);
+        }
+        if (att.content_id.empty() ||
+            att.content_id.find_first_of("<> \t\"") != std::string::npos) {
+          return MakeError(Code::kInvalidValue, "content_id must be an id without spaces",
+                           base + ".content_id");
+        }
+      }
+      if (content_b64.size() > limits_.max_message_bytes * 4 / 3 + 4) {
+        return MakeError(Code::kMessageTooLarge, "attachment is larger than the message limit",
+                         base + ".content");
+      }
+      auto decoded = Base64Decode(content_b64);
+      if (!decoded) {
+        return MakeError(Code::kInvalidBase64, base + ".content is not valid base64",
+                         base + ".content");
+      }
+      att.content = std::move(*decoded);
+      in->attachments.push_back(std::move(att));
+    }
+    return Status::Ok();
+  }
+
+  static bool ValidContentType(std::string_view ct) {
+    size_t slash = ct.find('/');
+    if (slash == std::string_view::npos || slash == 0 || slash + 1 == ct.size()) return false;
+    for (size_t i = 0; i < ct.size(); ++i) {
+      char c = ct[i];
+      if (i == slash) continue;
+      bool tchar = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   std::string_view("!#$&-^_.+").find(c) != std::string_view::npos;
+      if (!tchar) return false;
+    }
+    return ct.size() <= 127;
+  }
+
+  Status Tags(const json::object& o, std::vector<std::string>* tags) {
+    const json::value* v = o.if_contains("tags");
+    if (!v || v->is_null()) return Status::Ok();
+    if (!v->is_array()) return TypeError(Field("tags"), "an array of strings");
+    const json::array& a = v->get_array();
+    if (a.size() > static_cast<size_t>(limits_.max_tags)) {
+      return MakeError(Code::kInvalidValue,
+                       "at most " + std::to_string(limits_.max_tags) + " tags", Field("tags"));
+    }
+    for (size_t i = 0; i < a.size(); ++i) {
+      std::string f = Index("tags", i);
+      if (!a[i].is_string()) return TypeError(f, "a string");
+      std::string_view t = a[i].get_string();
+      if (t.empty() || t.size() > 128) {
+        return MakeError(Code::kInvalidValue, "a tag must be 1 to 128 characters", f);
+      }
+      for (unsigned char c : t) {
+        if (c < 0x20 || c == 0x7f) {
+          return MakeError(Code::kInvalidValue, "a tag must not contain control characters", f);
+        }
+      }
+      if (!IsValidUtf8(t)) return MakeError(Code::kInvalidValue, "a tag must be UTF-8", f);
+      tags->emplace_back(t);
+    }
+    return Status::Ok();
+  }
+
+  Status Metadata(const json::object& o, std::string* out) {
+    const json::value* v = o.if_contains("metadata");
+    if (!v || v->is_null()) {
+      *out = "{}";
+      return Status::Ok();
+    }
+    if (!v->is_object()) return TypeError(Field("metadata"), "an object");
+    *out = json::serialize(*v);
+    if (out->size() > static_cast<size_t>(limits_.max_metadata_bytes)) {
+      return MakeError(Code::kInvalidValue,
+                       "metadata is larger than " + std::to_string(limits_.max_metadata_bytes) +
+                           " bytes",
+                       Field("metadata"));
+    }
+    return Status::Ok();
+  }
+
+  Status SendAt(const json::object& o, const Clock& clock, int64_t* send_at_ms) {
+    const json::value* v = o.if_contains("send_at");
+    int64_t now = clock.NowMs();
+    *send_at_ms = now;
+    if (!v || v->is_null()) return Status::Ok();
+    std::string f = Field("send_at");
+    if (!v->is_string()) return TypeError(f, "an RFC 3339 date-time string");
+    int64_t t;
+    if (!ParseRfc3339(v->get_string(), &t)) {
+      return MakeError(Code::kInvalidSendAt,
+                       "send_at must be an RFC 3339 date-time such as 2026-11-24T10:00:00Z", f);
+    }
+    if (t < now - int64_t{limits_.send_at_past_skew_seconds} * 1000) {
+      return MakeError(Code::kInvalidSendAt, "send_at is in the past", f);
+    }
+    if (t > now + int64_t{limits_.send_at_max_future_days} * 86400 * 1000) {
+      return MakeError(Code::kInvalidSendAt,
+                       "send_at is more than " + std::to_string(limits_.send_at_max_future_days) +
+                           " days ahead",
+                       f);
+    }
+    *send_at_ms = std::max(t, now);
+    return Status::Ok();
+  }
+
+ private:
+  const LimitsConfig& limits_;
+  std::string_view path_;
+};
+
+// Finds the Message-ID in a raw message's header section (for display; the body is not changed).
+std::string RawMessageId(std::string_view raw) {
+  size_t pos = 0;
+  while (pos < raw.size()) {
+    size_t eol = raw.find('\n', pos);
+    if (eol == std::string_view::npos) eol = raw.size();
+    std::string_view line = raw.substr(pos, eol - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    if (line.empty()) break;  // end of headers
+    if (line.size() > 11 && IEquals(line.substr(0, 11), "message-id:")) {
+      std::string_view v = line.substr(11);
+      size_t lt = v.find('<'), gt = v.find('>');
+      if (lt != std::string_view::npos && gt != std::string_view::npos && gt > lt) {
+        return std::string(v.substr(lt + 1, gt - lt - 1));
+      }
+    }
+    pos = eol + 1;
+  }
+  return {};
+}
+
+// A raw message must at least begin with a header field and have a header/body structure that
+// SMTP can carry: no NUL, lines within 998 octets.
+Status CheckRaw(std::string_view raw, const std::string& field) {
+  if (raw.empty()) return MakeError(Code::kInvalidValue, "raw message is empty", field);
+  size_t colon = raw.find(':');
+  size_t eol = raw.find('\n');
+  if (colon == std::string_view::npos || (eol != std::string_view::npos && colon > eol) ||
+      colon == 0) {
+    return MakeError(Code::kInvalidValue, "raw message does not start with a header field", field);
+  }
+  for (size_t i = 0; i < colon; ++i) {
+    unsigned char c = static_cast<unsigned char>(raw[i]);
+    if (c < 33 || c > 126) {
+      return MakeError(Code::kInvalidValue, "raw message does not start with a header field",
+                       field);
+    }
+  }
+  size_t line = 0;
+  for (char ch : raw) {
+    if (ch == '\0') return MakeError(Code::kInvalidValue, "raw message contains NUL", field);
+    if (ch == '\n') {
+      line = 0;
+    } else if (++line > 998) {
+      return MakeError(Code::kInvalidValue, "raw message has a line longer than 998 octets",
+                       field);
+    }
+  }
+  return Status::Ok();
+}
+
+}  // namespace
+
+Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_view tenant_id,
+                                       const LimitsConfig& limits, const Clock& clock,
+                                       std::string_view path) {
+  Parser p(limits, path);
+  if (!value.is_object()) {
+    return p.TypeError(path.empty() ? std::string("(body)") : std::string(path), "a JSON object");
+  }
+  const json::object& o = value.get_object();
+  for (const auto& kv : o) {
+    if (std::find(std::begin(kComposedFields), std::end(kComposedFields), kv.key()) ==
+        std::end(kComposedFields)) {
+      return MakeError(Code::kUnknownField, "unknown field " + std::string(kv.key()),
+                       p.Field(kv.key()));
+    }
+  }
+  const bool raw_mode = o.contains("raw") && !o.at("raw").is_null();
+
+  ComposeInput in;
+  std::optional<std::string> from_text;
+  Status s = p.String(o, "from", &from_text);
+  if (!s.ok()) return s.error();
+  if (!from_text) return MakeError(Code::kMissingField, "from is required", p.Field("from"));
+  auto from = ParseMailbox(*from_text, p.Field("from"));
+  if (!from.ok()) return from.error();
+  in.from = std::move(from.value());
+
+  std::vector<Mailbox> bcc;
+  for (Status st : {p.Mailboxes(o, "to", &in.to), p.Mailboxes(o, "cc", &in.cc),
+                    p.Mailboxes(o, "bcc", &bcc), p.Mailboxes(o, "reply_to", &in.reply_to)}) {
+    if (!st.ok()) return st.error();
+  }
+  if (in.to.empty() && in.cc.empty() && bcc.empty()) {
+    return MakeError(Code::kMissingField, "at least one recipient in to, cc or bcc is required",
+                     p.Field("to"));
+  }
+  size_t total = in.to.size() + in.cc.size() + bcc.size();
+  if (total > static_cast<size_t>(limits.max_recipients)) {
+    return MakeError(Code::kTooManyRecipients,
+                     "the message has " + std::to_string(total) + " recipients; the limit is " +
+                         std::to_string(limits.max_recipients),
+                     p.Field("to"));
+  }
+
+  PreparedMessage out;
+  Envelope& e = out.envelope;
+  s = p.Tags(o, &e.tags);
+  if (!s.ok()) return s.error();
+  s = p.Metadata(o, &e.metadata_json);
+  if (!s.ok()) return s.error();
+  int64_t send_at = 0;
+  s = p.SendAt(o, clock, &send_at);
+  if (!s.ok()) return s.error();
+
+  e.id = NewId(clock);
+  e.tenant_id = std::string(tenant_id);
+  e.mail_from = in.from.Address();
+  e.created_ms = clock.NowMs();
+  e.updated_ms = e.created_ms;
+  e.send_at_ms = send_at;
+  e.source = "http";
+  const bool scheduled = send_at > e.created_ms;
+  e.status = scheduled ? MessageStatus::kScheduled : MessageStatus::kQueued;
+
+  if (raw_mode) {
+    for (std::string_view f : {"subject", "text", "html", "headers", "attachments", "reply_to"}) {
+      if (o.contains(f) && !o.at(f).is_null()) {
+        return MakeError(Code::kInvalidValue,
+                         "raw cannot be combined with " + std::string(f) +
+                             ": the raw message already contains it",
+                         p.Field(f));
+      }
+    }
+    const json::value& rv = o.at("raw");
+    if (!rv.is_string()) return p.TypeError(p.Field("raw"), "a base64 string");
+    if (rv.get_string().size() / 4 * 3 > limits.max_message_bytes + 3) {
+      return MakeError(Code::kMessageTooLarge,
+                       "the message is larger than " + std::to_string(limits.max_message_bytes) +
+                           " bytes",
+                       p.Field("raw"));
+    }
+    auto decoded = Base64Decode(rv.get_string());
+    if (!decoded) {
+      return MakeError(Code::kInvalidBase64, "raw is not valid base64", p.Field("raw"));
+    }
+    s = CheckRaw(*decoded, p.Field("raw"));
+    if (!s.ok()) return s.error();
+    out.body = std::move(*decoded);
+    e.message_id = RawMessageId(out.body);
+  } else {
+    std::optional<std::string> subject;
+    for (Status st : {p.String(o, "subject", &subject), p.String(o, "text", &in.text),
+                      p.String(o, "html", &in.html)}) {
+      if (!st.ok()) return st.error();
+    }
+    if (subject) {
+      s = p.HeaderText(*subject, p.Field("subject"));
+      if (!s.ok()) return s.error();
+      in.subject = std::move(*subject);
+    }
+    for (const auto* body : {&in.text, &in.html}) {
+      if (*body && !IsValidUtf8(**body)) {
+        return MakeError(Code::kInvalidValue, "body text is not valid UTF-8",
+                         p.Field(body == &in.text ? "text" : "html"));
+      }
+    }
+    std::string user_message_id;
+    s = p.Headers(o, &in, &user_message_id);
+    if (!s.ok()) return s.error();
+    s = p.Attachments(o, &in);
+    if (!s.ok()) return s.error();
+    if (!in.text && !in.html && in.attachments.empty()) {
+      return MakeError(Code::kMissingField, "one of text, html or attachments is required",
+                       p.Field("text"));
+    }
+    std::string lower_id = e.id.ToString();
+    std::transform(lower_id.begin(), lower_id.end(), lower_id.begin(), ::tolower);
+    in.message_id = user_message_id.empty() ? lower_id + "@" + in.from.domain : user_message_id;
+    in.date = FormatRfc5322Date(e.created_ms);
+    e.subject = in.subject;
+    e.message_id = in.message_id;
+    out.body = ComposeMessage(in);
+  }
+  if (out.body.size() > limits.max_message_bytes) {
+    return MakeError(Code::kMessageTooLarge,
+                     "the message is " + std::to_string(out.body.size()) +
+                         " bytes encoded; the limit is " + std::to_string(limits.max_message_bytes),
+                     path.empty() ? std::string() : std::string(path));
+  }
+  e.size = out.body.size();
+
+  // Envelope recipients: to, cc, bcc in order, each address once (case-insensitive).
+  std::set<std::string> seen;
+  auto add = [&](const std::vector<Mailbox>& list, RecipientKind kind) {
+    for (const Mailbox& m : list) {
+      std::string addr = m.Address();
+      std::string key = addr;
+      std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+      if (!seen.insert(key).second) continue;
+      e.recipients.push_back({std::move(addr), kind,
+                              scheduled ? RecipientStatus::kScheduled : RecipientStatus::kQueued});
+    }
+  };
+  add(in.to, RecipientKind::kTo);
+  add(in.cc, RecipientKind::kCc);
+  add(bcc, RecipientKind::kBcc);
+  return out;
+}
+
+}  // namespace mp

@@ -1,0 +1,39 @@
+// Submission: one message as the API receives it (JSON) -> a validated envelope and its
+// composed (or raw) RFC 5322 body, ready for the spool. Shared by the HTTP API and, later, SMTP
+// submission.
+//
+// Input: a JSON object, either composed {from, to[], cc[], bcc[], reply_to, subject, text, html,
+// headers{}, attachments[], tags[], metadata{}, send_at} or raw {from, to[], cc[], bcc[], raw,
+// tags[], metadata{}, send_at}. Output: PreparedMessage, or the first Error found, which names the
+// offending field by its JSON path. Unknown fields are errors (a typo must not silently drop data).
+// SECURITY: every field is untrusted. Header values with CR/LF/NUL are refused (injection); sizes,
+// counts and lengths are bounded by LimitsConfig; base64 is decoded strictly.
+#pragma once
+
+#include <string>
+#include <string_view>
+
+#include "core/config.h"
+#include "core/error.h"
+#include "store/spool.h"
+
+namespace boost::json {
+class value;
+}
+
+namespace mp {
+
+class Clock;
+
+struct PreparedMessage {
+  Envelope envelope;  // id, tenant, recipients, status (queued or scheduled), times, size
+  std::string body;   // RFC 5322 bytes
+};
+
+// path is the JSON path of the object ("" for a single message, "messages[3]" in a batch); field
+// names in errors are prefixed with it.
+Result<PreparedMessage> PrepareMessage(const boost::json::value& message, std::string_view tenant_id,
+                                       const LimitsConfig& limits, const Clock& clock,
+                                       std::string_view path);
+
+}  // namespace mp

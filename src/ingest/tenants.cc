@@ -1,0 +1,168 @@
+#include "ingest/tenants.h"
+
+#include <algorithm>
+#include <mutex>
+
+#include "core/clock.h"
+#include "core/id.h"
+
+namespace mp {
+namespace {
+
+std::string NewApiKey() {
+  unsigned char raw[32];
+  RandomBytes(raw, sizeof raw);
+  return "mp_" + HexEncode(std::string_view(reinterpret_cast<char*>(raw), sizeof raw));
+}
+
+ApiKeyRecord KeyRecord(const std::string& key, int64_t now) {
+  ApiKeyRecord r;
+  r.hash = Sha256(key);
+  r.key_id = HexEncode(r.hash).substr(0, 12);
+  r.created_ms = now;
+  return r;
+}
+
+}  // namespace
+
+TenantService::TenantService(KvStore& kv, const Clock& clock) : kv_(kv), clock_(clock) {}
+
+Status TenantService::Load() {
+  auto all = ReadAllTenants(kv_);
+  if (!all.ok()) return all.error();
+  std::unique_lock lock(mu_);
+  tenants_.clear();
+  keys_.clear();
+  for (TenantRecord& t : all.value()) {
+    Index(t);
+    std::string id = t.id;
+    tenants_.emplace(std::move(id), std::move(t));
+  }
+  return Status::Ok();
+}
+
+void TenantService::Index(const TenantRecord& t) {
+  // Drop this tenant's old keys, then add its current ones.
+  for (auto it = keys_.begin(); it != keys_.end();) {
+    it = it->second.tenant_id == t.id ? keys_.erase(it) : std::next(it);
+  }
+  for (const ApiKeyRecord& k : t.keys) keys_[k.hash] = {t.id, k.expires_ms};
+}
+
+Status TenantService::CheckName(std::string_view name) {
+  if (name.empty() || name.size() > 64) {
+    return MakeError(Code::kInvalidValue, "tenant name must be 1 to 64 characters", "name");
+  }
+  for (char c : name) {
+    bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '.' || c == '_' || c == '-';
+    if (!ok) {
+      return MakeError(Code::kInvalidValue,
+                       "tenant name may contain only letters, digits, '.', '_' and '-'", "name");
+    }
+  }
+  return Status::Ok();
+}
+
+Result<IssuedKey> TenantService::Create(std::string_view name) {
+  Status s = CheckName(name);
+  if (!s.ok()) return s.error();
+  std::lock_guard write(write_mu_);
+  auto existing = kv_.Get(Column::kState, TenantNameKey(name));
+  if (!existing.ok()) return existing.error();
+  if (existing.value()) {
+    return MakeError(Code::kConflict, "a tenant named '" + std::string(name) + "' exists", "name");
+  }
+  int64_t now = clock_.NowMs();
+  std::string ulid = NewId(clock_).ToString();
+  std::transform(ulid.begin(), ulid.end(), ulid.begin(), ::tolower);
+  IssuedKey out;
+  out.tenant.id = "tn_" + ulid;
+  out.tenant.name = std::string(name);
+  out.tenant.created_ms = now;
+  out.api_key = NewApiKey();
+  out.tenant.keys.push_back(KeyRecord(out.api_key, now));
+  out.key_id = out.tenant.keys.back().key_id;
+  WriteBatch batch;
+  AddTenantPut(batch, out.tenant);
+  s = kv_.CommitAndWait(std::move(batch));
+  if (!s.ok()) return s.error();
+  std::unique_lock lock(mu_);
+  Index(out.tenant);
+  tenants_[out.tenant.id] = out.tenant;
+  return out;
+}
+
+Result<IssuedKey> TenantService::RotateKey(std::string_view tenant_id, int64_t grace_seconds) {
+  std::lock_guard write(write_mu_);
+  auto current = Get(tenant_id);
+  if (!current) return MakeError(Code::kNotFound, "no such tenant", "tenant_id");
+  int64_t now = clock_.NowMs();
+  IssuedKey out;
+  out.tenant = *current;
+  std::vector<ApiKeyRecord> kept;
+  for (ApiKeyRecord k : out.tenant.keys) {
+    if (k.expires_ms != 0 && k.expires_ms <= now) continue;  // already expired: forget it
+    if (grace_seconds <= 0) continue;                          // revoke at once
+    int64_t until = now + grace_seconds * 1000;
+    if (k.expires_ms == 0 || k.expires_ms > until) k.expires_ms = until;
+    kept.push_back(std::move(k));
+  }
+  out.api_key = NewApiKey();
+  kept.push_back(KeyRecord(out.api_key, now));
+  out.key_id = kept.back().key_id;
+  out.tenant.keys = std::move(kept);
+  WriteBatch batch;
+  AddTenantPut(batch, out.tenant);
+  Status s = kv_.CommitAndWait(std::move(batch));
+  if (!s.ok()) return s.error();
+  std::unique_lock lock(mu_);
+  Index(out.tenant);
+  tenants_[out.tenant.id] = out.tenant;
+  return out;
+}
+
+Result<TenantRecord> TenantService::SetDisabled(std::string_view tenant_id, bool disabled) {
+  std::lock_guard write(write_mu_);
+  auto current = Get(tenant_id);
+  if (!current) return MakeError(Code::kNotFound, "no such tenant", "tenant_id");
+  TenantRecord t = *current;
+  t.disabled = disabled;
+  WriteBatch batch;
+  AddTenantPut(batch, t);
+  Status s = kv_.CommitAndWait(std::move(batch));
+  if (!s.ok()) return s.error();
+  std::unique_lock lock(mu_);
+  tenants_[t.id] = t;
+  return t;
+}
+
+std::vector<TenantRecord> TenantService::List() const {
+  std::shared_lock lock(mu_);
+  std::vector<TenantRecord> out;
+  out.reserve(tenants_.size());
+  for (const auto& [id, t] : tenants_) out.push_back(t);
+  return out;
+}
+
+std::optional<TenantRecord> TenantService::Get(std::string_view tenant_id) const {
+  std::shared_lock lock(mu_);
+  auto it = tenants_.find(std::string(tenant_id));
+  if (it == tenants_.end()) return std::nullopt;
+  return it->second;
+}
+
+Result<std::string> TenantService::Authenticate(std::string_view api_key) const {
+  Error denied = MakeError(Code::kUnauthorized, "missing or invalid API key");
+  if (api_key.empty() || api_key.size() > 256) return denied;
+  std::string hash = Sha256(api_key);
+  std::shared_lock lock(mu_);
+  auto it = keys_.find(hash);
+  if (it == keys_.end()) return denied;
+  if (it->second.expires_ms != 0 && it->second.expires_ms <= clock_.NowMs()) return denied;
+  auto t = tenants_.find(it->second.tenant_id);
+  if (t == tenants_.end() || t->second.disabled) return denied;
+  return t->first;
+}
+
+}  // namespace mp

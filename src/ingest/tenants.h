@@ -1,0 +1,69 @@
+// TenantService: tenants and their API keys; authenticates bearer keys.
+//
+// Keys are "mp_" + 64 hex characters (256 random bits), shown once at creation or rotation and
+// stored only as a SHA-256 hash. All tenants are cached in memory at start-up, so authentication is
+// one hash and one lookup, with no I/O. Changes write through to the store (blocking: call them
+// from the CLI or a blocking pool, never an I/O thread).
+// SECURITY: Authenticate sees untrusted bearer tokens; every failure is the same kUnauthorized, so
+// an attacker learns nothing about which part was wrong.
+// Thread-safety: all methods are safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <shared_mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "store/kv.h"
+#include "store/tenant_store.h"
+
+namespace mp {
+
+class Clock;
+
+struct IssuedKey {
+  TenantRecord tenant;
+  std::string api_key;  // plaintext, shown once
+  std::string key_id;
+};
+
+class TenantService {
+ public:
+  TenantService(KvStore& kv, const Clock& clock);
+
+  // Loads every tenant into memory. Call once before use.
+  Status Load();
+
+  Result<IssuedKey> Create(std::string_view name);
+  // Issues a new key. Existing keys stay valid for grace_seconds (0: revoked now).
+  Result<IssuedKey> RotateKey(std::string_view tenant_id, int64_t grace_seconds);
+  Result<TenantRecord> SetDisabled(std::string_view tenant_id, bool disabled);
+  std::vector<TenantRecord> List() const;
+  std::optional<TenantRecord> Get(std::string_view tenant_id) const;
+
+  // The tenant id for a valid, unexpired key of an enabled tenant; kUnauthorized otherwise.
+  Result<std::string> Authenticate(std::string_view api_key) const;
+
+  // Validates a tenant name: 1 to 64 characters of letters, digits, '.', '_' and '-'.
+  static Status CheckName(std::string_view name);
+
+ private:
+  void Index(const TenantRecord& t);  // requires mu_ held exclusively
+
+  KvStore& kv_;
+  const Clock& clock_;
+  std::mutex write_mu_;  // serializes changes (read-modify-write of one tenant)
+  mutable std::shared_mutex mu_;
+  std::map<std::string, TenantRecord> tenants_;
+  struct KeyEntry {
+    std::string tenant_id;
+    int64_t expires_ms;
+  };
+  std::unordered_map<std::string, KeyEntry> keys_;  // SHA-256 of key -> tenant
+};
+
+}  // namespace mp

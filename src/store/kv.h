@@ -1,0 +1,90 @@
+// KvStore: the ordered key-value contract every storage backend implements (RocksDB now,
+// PostgreSQL later), with durable group commit.
+//
+// Data is split into columns (RocksDB column families). Writes are batched: Commit() queues a
+// batch and returns at once; a single writer folds every batch waiting at that moment into one
+// write with one sync, then calls each batch's callback. So durability costs one disk flush per
+// group, not per message. A callback is called exactly once, with Ok only after the batch is on
+// disk. Reads see every committed batch.
+// Thread-safety: all methods are safe from any thread.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "core/error.h"
+
+namespace mp {
+
+struct SpoolConfig;
+
+enum class Column : uint8_t {
+  kEnvelope = 0,  // message envelope and per-recipient state
+  kBody,          // message bodies (RFC 5322 bytes)
+  kQueue,         // due-time index of messages waiting for delivery
+  kState,         // tenants and API keys
+  kIdempotency,   // Idempotency-Key records
+};
+inline constexpr int kColumnCount = 5;
+std::string_view ColumnName(Column c);
+
+class WriteBatch {
+ public:
+  struct Op {
+    Column column;
+    bool erase;
+    std::string key;
+    std::string value;
+  };
+  void Put(Column c, std::string key, std::string value) {
+    ops_.push_back({c, false, std::move(key), std::move(value)});
+  }
+  void Delete(Column c, std::string key) { ops_.push_back({c, true, std::move(key), {}}); }
+  const std::vector<Op>& ops() const { return ops_; }
+  bool empty() const { return ops_.empty(); }
+  size_t ByteSize() const;
+
+ private:
+  std::vector<Op> ops_;
+};
+
+struct StoreStats {
+  uint64_t disk_bytes = 0;       // on-disk size (SST files and WAL)
+  uint64_t memtable_bytes = 0;   // unflushed data in memory
+  uint64_t envelope_keys = 0;    // estimated number of envelopes
+};
+
+class KvStore {
+ public:
+  using Done = std::function<void(Status)>;
+  virtual ~KvStore() = default;
+
+  // Queues batch for the next group commit. done runs once: on the writer thread after the sync,
+  // or on the calling thread with kOverloaded (too many writes waiting) or kShuttingDown.
+  virtual void Commit(WriteBatch batch, Done done) = 0;
+  // Commit and wait (start-up, CLI, tests; never on an I/O thread).
+  Status CommitAndWait(WriteBatch batch);
+
+  virtual Result<std::optional<std::string>> Get(Column column, std::string_view key) = 0;
+  // Calls fn for each key with the prefix, in key order, until fn returns false.
+  virtual Status Scan(Column column, std::string_view prefix,
+                      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+  virtual StoreStats Stats() = 0;
+  // Finishes every queued commit, then stops the writer. Later commits fail with kShuttingDown.
+  virtual void Close() = 0;
+};
+
+// Opens (creating if needed) the RocksDB store in dir. Fails with kStorage and RocksDB's reason,
+// for example when another process holds the directory's lock.
+Result<std::unique_ptr<KvStore>> OpenRocksDbStore(const std::string& dir, const SpoolConfig& config);
+
+// Big-endian fixed-width encodings used in keys, so byte order is numeric order.
+void AppendU64BE(std::string& out, uint64_t v);
+uint64_t ReadU64BE(std::string_view in);
+
+}  // namespace mp
