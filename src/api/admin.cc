@@ -1,0 +1,199 @@
+// Admin API: tenants and their keys, guarded by admin.token.
+//   GET  /v1/admin/tenants                      list
+//   POST /v1/admin/tenants {name}               create (201, key shown once)
+//   GET  /v1/admin/tenants/{id}                 read
+//   POST /v1/admin/tenants/{id}/rotate-key {grace_seconds}
+//   POST /v1/admin/tenants/{id}/disable | /enable
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include "api/handlers.h"
+#include "api/problem.h"
+#include "core/clock.h"
+#include "core/id.h"
+#include "core/log.h"
+#include "ingest/tenants.h"
+
+namespace mp {
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+namespace {
+
+// Runs fn on the blocking pool and resumes on the caller's executor with its result.
+template <typename R>
+asio::awaitable<R> RunBlocking(asio::thread_pool& pool, std::function<R()> fn) {
+  auto initiate = [&pool](auto handler, std::function<R()> f) {
+    using H = decltype(handler);
+    auto h = std::make_shared<H>(std::move(handler));
+    asio::post(pool, [h, f = std::move(f)]() mutable {
+      R r = f();
+      auto ex = asio::get_associated_executor(*h);
+      asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+    });
+  };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
+      initiate, asio::use_awaitable, std::move(fn));
+}
+
+json::object TenantView(const TenantRecord& t) {
+  json::array keys;
+  for (const ApiKeyRecord& k : t.keys) {
+    json::object ko{{"key_id", k.key_id}, {"created_at", FormatRfc3339(k.created_ms)}};
+    ko["expires_at"] = k.expires_ms ? json::value(FormatRfc3339(k.expires_ms)) : json::value(nullptr);
+    keys.push_back(std::move(ko));
+  }
+  return json::object{{"tenant_id", t.id},
+                      {"name", t.name},
+                      {"created_at", FormatRfc3339(t.created_ms)},
+                      {"disabled", t.disabled},
+                      {"keys", std::move(keys)}};
+}
+
+json::object IssuedView(const IssuedKey& k) {
+  json::object o = TenantView(k.tenant);
+  o["api_key"] = k.api_key;
+  o["key_id"] = k.key_id;
+  return o;
+}
+
+bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
+  std::string_view auth = req.Header("authorization");
+  std::string_view token = auth.size() > 7 && (auth.substr(0, 7) == "Bearer " ||
+                                               auth.substr(0, 7) == "bearer ")
+                               ? auth.substr(7)
+                               : std::string_view();
+  // Compare digests so the time taken says nothing about the token.
+  std::string a = Sha256(token), b = Sha256(ctx.config.admin.token);
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0 && !token.empty();
+}
+
+// Parses an optional JSON object body; empty body = {}.
+Result<json::object> BodyObject(const HttpRequest& req) {
+  if (req.body.empty()) return json::object();
+  Status s = RequireJson(req);
+  if (!s.ok()) return s.error();
+  boost::system::error_code ec;
+  json::value v = json::parse(req.body, ec);
+  if (ec) return MakeError(Code::kInvalidJson, "request body is not valid JSON: " + ec.message());
+  if (!v.is_object()) return MakeError(Code::kInvalidType, "body must be a JSON object");
+  return std::move(v.get_object());
+}
+
+Status OnlyFields(const json::object& o, std::initializer_list<std::string_view> allowed) {
+  for (const auto& kv : o) {
+    bool ok = false;
+    for (auto a : allowed) ok = ok || kv.key() == a;
+    if (!ok) {
+      return MakeError(Code::kUnknownField, "unknown field " + std::string(kv.key()),
+                       std::string(kv.key()));
+    }
+  }
+  return Status::Ok();
+}
+
+template <typename T>
+HttpResponse ResultResponse(const Result<T>& r, int status, json::object (*view)(const T&)) {
+  if (!r.ok()) return ProblemResponse(r.error());
+  return JsonResponse(status, json::serialize(view(r.value())));
+}
+
+}  // namespace
+
+asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
+  if (ctx.config.admin.token.empty()) {
+    co_return ProblemResponse(
+        MakeError(Code::kNotFound, "the admin API is disabled (set admin.token to enable it)"));
+  }
+  if (!AdminAuthorized(ctx, req)) {
+    co_return ProblemResponse(MakeError(Code::kUnauthorized, "missing or invalid admin token"));
+  }
+  std::string_view p = req.path;
+  const std::string& m = req.method;
+  constexpr std::string_view kBase = "/v1/admin/tenants";
+  if (p.substr(0, kBase.size()) != kBase) {
+    co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
+  }
+  std::string_view rest = p.substr(kBase.size());
+  if (rest.empty() || rest == "/") {
+    if (m == "GET") {
+      json::array list;
+      for (const TenantRecord& t : ctx.tenants.List()) list.push_back(TenantView(t));
+      co_return JsonResponse(200, json::serialize(json::object{{"tenants", std::move(list)}}));
+    }
+    if (m != "POST") {
+      HttpResponse r = ProblemResponse(MakeError(Code::kMethodNotAllowed, "use GET or POST"));
+      r.headers.emplace_back("Allow", "GET, POST");
+      co_return r;
+    }
+    auto body = BodyObject(req);
+    if (!body.ok()) co_return ProblemResponse(body.error());
+    Status s = OnlyFields(body.value(), {"name"});
+    if (!s.ok()) co_return ProblemResponse(s.error());
+    const json::value* name = body.value().if_contains("name");
+    if (!name) co_return ProblemResponse(MakeError(Code::kMissingField, "name is required", "name"));
+    if (!name->is_string()) {
+      co_return ProblemResponse(MakeError(Code::kInvalidType, "name must be a string", "name"));
+    }
+    std::string n(name->get_string());
+    TenantService& tenants = ctx.tenants;
+    auto r = co_await RunBlocking<Result<IssuedKey>>(
+        ctx.blocking, [&tenants, n] { return tenants.Create(n); });
+    if (r.ok()) log::Info("tenant.created", {{"tenant", r.value().tenant.id}, {"name", n}});
+    co_return ResultResponse<IssuedKey>(r, 201, IssuedView);
+  }
+  // /{id} or /{id}/action
+  rest.remove_prefix(1);
+  size_t slash = rest.find('/');
+  std::string id(rest.substr(0, slash));
+  std::string_view action = slash == std::string_view::npos ? "" : rest.substr(slash + 1);
+  TenantService& tenants = ctx.tenants;
+  if (action.empty()) {
+    if (m != "GET") {
+      HttpResponse r = ProblemResponse(MakeError(Code::kMethodNotAllowed, "use GET"));
+      r.headers.emplace_back("Allow", "GET");
+      co_return r;
+    }
+    auto t = tenants.Get(id);
+    if (!t) co_return ProblemResponse(MakeError(Code::kNotFound, "no such tenant"));
+    co_return JsonResponse(200, json::serialize(TenantView(*t)));
+  }
+  if (m != "POST") {
+    HttpResponse r = ProblemResponse(MakeError(Code::kMethodNotAllowed, "use POST"));
+    r.headers.emplace_back("Allow", "POST");
+    co_return r;
+  }
+  auto body = BodyObject(req);
+  if (!body.ok()) co_return ProblemResponse(body.error());
+  if (action == "rotate-key") {
+    Status s = OnlyFields(body.value(), {"grace_seconds"});
+    if (!s.ok()) co_return ProblemResponse(s.error());
+    int64_t grace = 0;
+    if (const json::value* g = body.value().if_contains("grace_seconds")) {
+      if (!g->is_int64() || g->get_int64() < 0 || g->get_int64() > 30 * 86400) {
+        co_return ProblemResponse(MakeError(Code::kInvalidValue,
+                                            "grace_seconds must be an integer from 0 to 2592000",
+                                            "grace_seconds"));
+      }
+      grace = g->get_int64();
+    }
+    auto r = co_await RunBlocking<Result<IssuedKey>>(
+        ctx.blocking, [&tenants, id, grace] { return tenants.RotateKey(id, grace); });
+    if (r.ok()) log::Info("tenant.key_rotated", {{"tenant", id}, {"grace_seconds", grace}});
+    co_return ResultResponse<IssuedKey>(r, 200, IssuedView);
+  }
+  if (action == "disable" || action == "enable") {
+    Status s = OnlyFields(body.value(), {});
+    if (!s.ok()) co_return ProblemResponse(s.error());
+    bool disable = action == "disable";
+    auto r = co_await RunBlocking<Result<TenantRecord>>(
+        ctx.blocking, [&tenants, id, disable] { return tenants.SetDisabled(id, disable); });
+    if (r.ok()) log::Info(disable ? "tenant.disabled" : "tenant.enabled", {{"tenant", id}});
+    co_return ResultResponse<TenantRecord>(r, 200, TenantView);
+  }
+  co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
+}
+
+}  // namespace mp

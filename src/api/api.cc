@@ -1,0 +1,129 @@
+#include "api/api.h"
+
+#include "api/handlers.h"
+#include "api/problem.h"
+#include "core/metrics.h"
+#include "ingest/tenants.h"
+
+namespace mp {
+namespace asio = boost::asio;
+
+namespace {
+
+std::string_view BearerToken(const HttpRequest& req) {
+  std::string_view auth = req.Header("authorization");
+  if (auth.size() < 7) return {};
+  std::string_view scheme = auth.substr(0, 7);
+  if (!(scheme == "Bearer " || scheme == "bearer ")) return {};
+  std::string_view token = auth.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
+}
+
+HttpResponse MethodNotAllowed(std::string allow) {
+  HttpResponse r = ProblemResponse(
+      MakeError(Code::kMethodNotAllowed, "this route allows only " + allow));
+  r.headers.emplace_back("Allow", std::move(allow));
+  return r;
+}
+
+asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::string* route) {
+  const std::string& p = req.path;
+  const std::string& m = req.method;
+  if (p == "/healthz") {
+    *route = p;
+    co_return JsonResponse(200, "{\"status\":\"ok\"}");
+  }
+  if (p == "/readyz") {
+    *route = p;
+    if (ctx.draining.load()) {
+      co_return ProblemResponse(MakeError(Code::kShuttingDown, "draining"));
+    }
+    co_return JsonResponse(200, "{\"status\":\"ready\"}");
+  }
+  if (p == "/metrics") {
+    *route = p;
+    HttpResponse r;
+    r.content_type = "text/plain; version=0.0.4; charset=utf-8";
+    r.body = Metrics::Global().Render();
+    co_return r;
+  }
+  if (p.rfind("/v1/admin/", 0) == 0) {
+    *route = "/v1/admin";
+    co_return co_await HandleAdmin(ctx, req);
+  }
+  if (p.rfind("/v1/messages", 0) != 0) {
+    *route = "other";
+    co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
+  }
+
+  // Everything under /v1/messages needs a tenant's key.
+  auto tenant = ctx.tenants.Authenticate(BearerToken(req));
+  if (!tenant.ok()) {
+    *route = "/v1/messages";
+    co_return ProblemResponse(tenant.error());
+  }
+  const std::string& tenant_id = tenant.value();
+  if (p == "/v1/messages") {
+    *route = p;
+    if (m != "POST") co_return MethodNotAllowed("POST");
+    co_return co_await SubmitMessage(ctx, req, tenant_id);
+  }
+  if (p == "/v1/messages/batch") {
+    *route = p;
+    if (m != "POST") co_return MethodNotAllowed("POST");
+    co_return co_await SubmitBatch(ctx, req, tenant_id);
+  }
+  std::string_view rest = std::string_view(p).substr(std::string_view("/v1/messages/").size());
+  if (p.size() > 13 && p[12] == '/') {
+    if (rest.size() > 4 && rest.substr(rest.size() - 4) == "/raw") {
+      *route = "/v1/messages/{id}/raw";
+      if (m != "GET") co_return MethodNotAllowed("GET");
+      co_return GetRawMessage(ctx, tenant_id, rest.substr(0, rest.size() - 4));
+    }
+    if (rest.find('/') == std::string_view::npos) {
+      *route = "/v1/messages/{id}";
+      if (m == "GET") co_return GetMessage(ctx, tenant_id, rest);
+      if (m == "DELETE") co_return co_await CancelMessage(ctx, tenant_id, rest);
+      co_return MethodNotAllowed("GET, DELETE");
+    }
+  }
+  *route = "other";
+  co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
+}
+
+}  // namespace
+
+asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req) {
+  std::string route;
+  HttpResponse r = co_await Route(ctx, req, &route);
+  Metrics::Global()
+      .GetCounter("mailplane_http_requests_total", "HTTP requests by route and status",
+                  {{"route", route}, {"status", std::to_string(r.status)}})
+      .Inc();
+  co_return r;
+}
+
+HttpResponse JsonResponse(int status, std::string body) {
+  HttpResponse r;
+  r.status = status;
+  r.body = std::move(body);
+  return r;
+}
+
+Status RequireJson(const HttpRequest& req) {
+  std::string_view ct = req.Header("content-type");
+  std::string_view base = ct.substr(0, ct.find(';'));
+  while (!base.empty() && base.back() == ' ') base.remove_suffix(1);
+  std::string lower(base);
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (lower != "application/json") {
+    return MakeError(Code::kUnsupportedMediaType,
+                     "Content-Type must be application/json",
+                     "Content-Type");
+  }
+  return Status::Ok();
+}
+
+}  // namespace mp

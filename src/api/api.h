@@ -1,0 +1,39 @@
+// Api: routes HTTP requests to handlers (messages, admin, health, metrics), authenticates them,
+// and counts them. Routes:
+//   GET  /healthz  /readyz  /metrics
+//   POST /v1/messages  /v1/messages/batch
+//   GET  /v1/messages/{id}  /v1/messages/{id}/raw     DELETE /v1/messages/{id}
+//   /v1/admin/tenants...   (admin token)
+// docs/openapi.yaml describes every route; keep them in step.
+// SECURITY: every request is untrusted; see the handlers for their inputs.
+// Thread-safety: Handle() is called concurrently from every I/O thread.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+#include <boost/asio/thread_pool.hpp>
+
+#include <atomic>
+
+#include "api/http_types.h"
+#include "core/config.h"
+#include "store/kv.h"
+
+namespace mp {
+
+class Clock;
+class TenantService;
+class Idempotency;
+
+struct ApiContext {
+  const Config& config;
+  KvStore& kv;
+  TenantService& tenants;
+  Idempotency& idempotency;
+  const Clock& clock;
+  boost::asio::thread_pool& blocking;  // for store work that blocks (admin changes)
+  std::atomic<bool>& draining;
+};
+
+boost::asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req);
+
+}  // namespace mp

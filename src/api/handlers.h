@@ -1,0 +1,33 @@
+// Handlers behind the router. Each returns the full response, errors as problem+json.
+#pragma once
+
+#include <boost/asio/awaitable.hpp>
+
+#include <string>
+
+#include "api/api.h"
+#include "core/error.h"
+
+namespace mp {
+
+class WriteBatch;
+
+boost::asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
+                                                   const std::string& tenant_id);
+boost::asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
+                                                 const std::string& tenant_id);
+HttpResponse GetMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id);
+HttpResponse GetRawMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id);
+boost::asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& tenant_id,
+                                                   std::string_view id);
+boost::asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req);
+
+// Commits batch through the store's group commit and resumes on the caller's executor.
+boost::asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch);
+
+// The JSON content type check shared by POST handlers (415 otherwise).
+Status RequireJson(const HttpRequest& req);
+
+HttpResponse JsonResponse(int status, std::string body);
+
+}  // namespace mp

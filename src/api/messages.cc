@@ -1,0 +1,270 @@
+// Message handlers: submit, batch, read, read raw, cancel.
+#include <boost/asio.hpp>
+#include <boost/json.hpp>
+
+#include "api/handlers.h"
+#include "api/problem.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "ingest/idempotency.h"
+#include "ingest/submission.h"
+#include "store/spool.h"
+
+namespace mp {
+namespace asio = boost::asio;
+namespace json = boost::json;
+
+asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch) {
+  auto initiate = [&kv](auto handler, WriteBatch b) {
+    using H = decltype(handler);
+    auto h = std::make_shared<H>(std::move(handler));
+    kv.Commit(std::move(b), [h](Status s) {
+      auto ex = asio::get_associated_executor(*h);
+      asio::post(ex, [h, s = std::move(s)]() mutable { std::move (*h)(std::move(s)); });
+    });
+  };
+  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Status)>(
+      initiate, asio::use_awaitable, std::move(batch));
+}
+
+namespace {
+
+// Parses a request body as JSON, reporting the byte offset of a syntax error.
+Result<json::value> ParseJson(std::string_view body, json::storage_ptr sp = {}) {
+  json::parse_options opt;
+  opt.max_depth = 32;
+  json::stream_parser p(std::move(sp), opt);
+  boost::system::error_code ec;
+  size_t n = p.write_some(body.data(), body.size(), ec);
+  if (!ec && n < body.size()) ec = json::error::extra_data;
+  if (!ec) p.finish(ec);
+  if (ec) {
+    return MakeError(Code::kInvalidJson,
+                     "request body is not valid JSON (" + ec.message() + " at byte " +
+                         std::to_string(n) + ")");
+  }
+  return p.release();
+}
+
+void AppendAccepted(std::string& out, const Envelope& e) {
+  out.append("{\"id\":\"").append(e.id.ToString()).append("\",\"status\":\"");
+  out.append(MessageStatusName(e.status)).append("\",\"recipients\":[");
+  for (size_t i = 0; i < e.recipients.size(); ++i) {
+    if (i) out.push_back(',');
+    out.append("{\"address\":");
+    log::AppendJsonString(out, e.recipients[i].address);
+    out.append(",\"status\":\"").append(RecipientStatusName(e.recipients[i].status)).append("\"}");
+  }
+  out.append("]}");
+}
+
+std::string MessageView(const Envelope& e) {
+  json::object o;
+  o["id"] = e.id.ToString();
+  o["status"] = MessageStatusName(e.status);
+  o["from"] = e.mail_from;
+  o["subject"] = e.subject;
+  o["message_id"] = e.message_id;
+  o["created_at"] = FormatRfc3339(e.created_ms);
+  o["send_at"] = FormatRfc3339(e.send_at_ms);
+  o["updated_at"] = FormatRfc3339(e.updated_ms);
+  o["size"] = e.size;
+  o["source"] = e.source;
+  json::array tags;
+  for (const auto& t : e.tags) tags.emplace_back(t);
+  o["tags"] = std::move(tags);
+  boost::system::error_code ec;
+  json::value md = json::parse(e.metadata_json, ec);
+  o["metadata"] = ec ? json::value(json::object()) : std::move(md);
+  json::array rcpts;
+  for (const RecipientRecord& r : e.recipients) {
+    rcpts.push_back(json::object{{"address", r.address},
+                                 {"type", RecipientKindName(r.kind)},
+                                 {"status", RecipientStatusName(r.status)}});
+  }
+  o["recipients"] = std::move(rcpts);
+  return json::serialize(o);
+}
+
+// Reads an envelope for a tenant: anything not theirs is "not found".
+Result<Envelope> LoadOwned(ApiContext& ctx, const std::string& tenant_id, std::string_view id_text) {
+  Error not_found = MakeError(Code::kNotFound, "no such message", "id");
+  auto id = MessageId::Parse(id_text);
+  if (!id) return not_found;
+  auto e = ReadEnvelope(ctx.kv, *id);
+  if (!e.ok()) return e.error();
+  if (!e.value() || e.value()->tenant_id != tenant_id) return not_found;
+  return std::move(*e.value());
+}
+
+Counter& AcceptedCounter(const std::string& tenant_id) {
+  return Metrics::Global().GetCounter("mailplane_messages_accepted_total",
+                                      "Messages accepted into the spool, by tenant",
+                                      {{"tenant", tenant_id}});
+}
+
+// The shared frame of both submission routes: content type, JSON, idempotency, commit.
+// build() turns the parsed JSON into a response body and the batch to commit, or an Error.
+struct Built {
+  std::string body;
+  WriteBatch batch;
+  size_t accepted = 0;
+};
+
+template <typename Build>
+asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
+                                     const std::string& tenant_id, Build build) {
+  Status s = RequireJson(req);
+  if (!s.ok()) co_return ProblemResponse(s.error());
+  if (ctx.draining.load()) {
+    co_return ProblemResponse(MakeError(Code::kShuttingDown, "server is shutting down"));
+  }
+  std::string idem_key;
+  std::string request_hash;
+  if (req.HasHeader("idempotency-key")) {
+    idem_key = std::string(req.Header("idempotency-key"));
+    s = Idempotency::CheckKey(idem_key);
+    if (!s.ok()) co_return ProblemResponse(s.error());
+    request_hash = Idempotency::RequestHash(req.method, req.path, req.body);
+    auto prior = ctx.idempotency.Begin(tenant_id, idem_key, request_hash);
+    if (!prior.ok()) co_return ProblemResponse(prior.error());
+    if (prior.value()) {
+      HttpResponse r = JsonResponse(prior.value()->http_status, prior.value()->response_body);
+      r.headers.emplace_back("Idempotent-Replayed", "true");
+      co_return r;
+    }
+  }
+  // From here on the key (if any) is in flight and must be released on every path.
+  unsigned char arena[16384];
+  json::monotonic_resource mr(arena, sizeof arena);
+  auto parsed = ParseJson(req.body, &mr);
+  Result<Built> built = parsed.ok() ? build(parsed.value()) : Result<Built>(parsed.error());
+  if (!built.ok()) {
+    if (!idem_key.empty()) ctx.idempotency.Release(tenant_id, idem_key);
+    co_return ProblemResponse(built.error());
+  }
+  if (!idem_key.empty()) {
+    ctx.idempotency.Record(built.value().batch, tenant_id, idem_key, request_hash, 202,
+                           built.value().body);
+  }
+  s = co_await AsyncCommit(ctx.kv, std::move(built.value().batch));
+  if (!idem_key.empty()) ctx.idempotency.Release(tenant_id, idem_key);
+  if (!s.ok()) {
+    log::Error("submit.commit_failed", {{"tenant", tenant_id}, {"reason", s.error().detail}});
+    co_return ProblemResponse(s.error());
+  }
+  AcceptedCounter(tenant_id).Inc(built.value().accepted);
+  co_return JsonResponse(202, std::move(built.value().body));
+}
+
+}  // namespace
+
+asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
+                                            const std::string& tenant_id) {
+  auto build = [&](const json::value& v) -> Result<Built> {
+    auto prepared = PrepareMessage(v, tenant_id, ctx.config.limits, ctx.clock, "");
+    if (!prepared.ok()) return prepared.error();
+    Built b;
+    AppendAccepted(b.body, prepared.value().envelope);
+    AddNewMessage(b.batch, prepared.value().envelope, std::move(prepared.value().body));
+    b.accepted = 1;
+    return b;
+  };
+  co_return co_await Submit(ctx, req, tenant_id, build);
+}
+
+asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
+                                          const std::string& tenant_id) {
+  auto build = [&](const json::value& v) -> Result<Built> {
+    if (!v.is_object()) {
+      return MakeError(Code::kInvalidType, "body must be an object {\"messages\": [...]}");
+    }
+    for (const auto& kv : v.get_object()) {
+      if (kv.key() != "messages") {
+        return MakeError(Code::kUnknownField, "unknown field " + std::string(kv.key()),
+                         std::string(kv.key()));
+      }
+    }
+    const json::value* msgs = v.get_object().if_contains("messages");
+    if (!msgs) return MakeError(Code::kMissingField, "messages is required", "messages");
+    if (!msgs->is_array()) return MakeError(Code::kInvalidType, "messages must be an array", "messages");
+    const json::array& a = msgs->get_array();
+    if (a.empty()) return MakeError(Code::kInvalidValue, "messages is empty", "messages");
+    if (a.size() > static_cast<size_t>(ctx.config.limits.max_batch_messages)) {
+      return MakeError(Code::kBatchTooLarge,
+                       "a batch holds at most " +
+                           std::to_string(ctx.config.limits.max_batch_messages) + " messages",
+                       "messages");
+    }
+    Built b;
+    b.body.reserve(a.size() * 160);
+    b.body.append("{\"results\":[");
+    size_t rejected = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      if (i) b.body.push_back(',');
+      std::string path = "messages[" + std::to_string(i) + "]";
+      auto prepared = PrepareMessage(a[i], tenant_id, ctx.config.limits, ctx.clock, path);
+      if (!prepared.ok()) {
+        b.body.append("{\"index\":").append(std::to_string(i)).append(",\"error\":");
+        b.body.append(ProblemJson(prepared.error())).push_back('}');
+        ++rejected;
+        continue;
+      }
+      AppendAccepted(b.body, prepared.value().envelope);
+      b.body.insert(b.body.size() - 1, ",\"index\":" + std::to_string(i));
+      AddNewMessage(b.batch, prepared.value().envelope, std::move(prepared.value().body));
+      ++b.accepted;
+    }
+    b.body.append("],\"accepted\":").append(std::to_string(b.accepted));
+    b.body.append(",\"rejected\":").append(std::to_string(rejected)).push_back('}');
+    return b;
+  };
+  co_return co_await Submit(ctx, req, tenant_id, build);
+}
+
+HttpResponse GetMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id) {
+  auto e = LoadOwned(ctx, tenant_id, id);
+  if (!e.ok()) return ProblemResponse(e.error());
+  return JsonResponse(200, MessageView(e.value()));
+}
+
+HttpResponse GetRawMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id) {
+  auto e = LoadOwned(ctx, tenant_id, id);
+  if (!e.ok()) return ProblemResponse(e.error());
+  auto body = ReadBody(ctx.kv, e.value().id);
+  if (!body.ok()) return ProblemResponse(body.error());
+  if (!body.value()) return ProblemResponse(MakeError(Code::kNotFound, "message body is gone"));
+  HttpResponse r;
+  r.content_type = "message/rfc822";
+  r.body = std::move(*body.value());
+  return r;
+}
+
+asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& tenant_id,
+                                            std::string_view id) {
+  auto loaded = LoadOwned(ctx, tenant_id, id);
+  if (!loaded.ok()) co_return ProblemResponse(loaded.error());
+  Envelope e = std::move(loaded.value());
+  if (e.status == MessageStatus::kCanceled) co_return JsonResponse(200, MessageView(e));
+  if (e.status != MessageStatus::kQueued && e.status != MessageStatus::kScheduled) {
+    co_return ProblemResponse(MakeError(
+        Code::kConflict,
+        "message is " + std::string(MessageStatusName(e.status)) + " and cannot be canceled"));
+  }
+  e.status = MessageStatus::kCanceled;
+  e.updated_ms = ctx.clock.NowMs();
+  for (RecipientRecord& r : e.recipients) {
+    if (r.status == RecipientStatus::kQueued || r.status == RecipientStatus::kScheduled ||
+        r.status == RecipientStatus::kDeferred) {
+      r.status = RecipientStatus::kCanceled;
+    }
+  }
+  WriteBatch batch;
+  AddEnvelopeUpdate(batch, e, true);
+  Status s = co_await AsyncCommit(ctx.kv, std::move(batch));
+  if (!s.ok()) co_return ProblemResponse(s.error());
+  co_return JsonResponse(200, MessageView(e));
+}
+
+}  // namespace mp

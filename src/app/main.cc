@@ -1,0 +1,72 @@
+// mailplane: a self-hosted, multi-tenant mail platform. Entry point and command line.
+#include <CLI/CLI.hpp>
+
+#include <iostream>
+
+#include "app/commands.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"mailplane: a self-hosted, multi-tenant mail platform"};
+  app.require_subcommand(1);
+  mp::CommonFlags flags;
+  auto add_common = [&flags](CLI::App* cmd) {
+    cmd->add_option("-c,--config", flags.config_path, "TOML configuration file");
+    cmd->add_option_function<std::string>(
+        "--data-dir", [&flags](const std::string& v) { flags.data_dir = v; },
+        "data directory (overrides data_dir)");
+  };
+
+  CLI::App* serve = app.add_subcommand("serve", "run the server");
+  add_common(serve);
+  serve->add_option_function<std::string>(
+      "--http-listen", [&flags](const std::string& v) { flags.http_listen = v; },
+      "HTTP API address host:port (overrides http.listen; port 0 picks a free port)");
+  serve->add_option_function<std::string>(
+      "--log-level", [&flags](const std::string& v) { flags.log_level = v; },
+      "trace, debug, info, warn or error (overrides log.level)");
+
+  CLI::App* tenant = app.add_subcommand("tenant", "manage tenants and API keys (server stopped)");
+  tenant->require_subcommand(1);
+  std::string name, tenant_id;
+  int64_t grace = 0;
+  CLI::App* create = tenant->add_subcommand("create", "create a tenant; prints its first API key");
+  add_common(create);
+  create->add_option("name", name, "tenant name")->required();
+  CLI::App* list = tenant->add_subcommand("list", "list tenants");
+  add_common(list);
+  CLI::App* rotate = tenant->add_subcommand("rotate-key", "issue a new API key");
+  add_common(rotate);
+  rotate->add_option("tenant_id", tenant_id, "tenant id")->required();
+  rotate->add_option("--grace-seconds", grace,
+                     "keep the old keys valid this long (default 0: revoke now)")
+      ->check(CLI::Range(int64_t{0}, int64_t{30 * 86400}));
+  CLI::App* disable = tenant->add_subcommand("disable", "disable a tenant (its keys stop working)");
+  add_common(disable);
+  disable->add_option("tenant_id", tenant_id, "tenant id")->required();
+  CLI::App* enable = tenant->add_subcommand("enable", "enable a disabled tenant");
+  add_common(enable);
+  enable->add_option("tenant_id", tenant_id, "tenant id")->required();
+
+  app.add_subcommand("version", "print the version");
+
+  CLI11_PARSE(app, argc, argv);
+
+  if (app.got_subcommand("version")) {
+    std::cout << "mailplane " << mp::Version() << "\n";
+    return 0;
+  }
+  mp::Config config;
+  try {
+    config = mp::ResolveConfig(flags);
+  } catch (const mp::ConfigError& e) {
+    std::cerr << "mailplane: " << e.what() << "\n";
+    return 2;
+  }
+  if (serve->parsed()) return mp::RunServe(config);
+  if (create->parsed()) return mp::RunTenantCreate(config, name);
+  if (list->parsed()) return mp::RunTenantList(config);
+  if (rotate->parsed()) return mp::RunTenantRotateKey(config, tenant_id, grace);
+  if (disable->parsed()) return mp::RunTenantSetDisabled(config, tenant_id, true);
+  if (enable->parsed()) return mp::RunTenantSetDisabled(config, tenant_id, false);
+  return 2;
+}

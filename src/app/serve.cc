@@ -1,0 +1,130 @@
+// mailplane serve: wires the store, the tenant registry and the HTTP API, and runs until SIGTERM
+// or SIGINT, then drains (no new requests, requests in flight finish, the spool is flushed).
+#include <boost/asio/thread_pool.hpp>
+
+#include <csignal>
+#include <condition_variable>
+#include <filesystem>
+#include <iostream>
+#include <thread>
+
+#include "api/api.h"
+#include "api/http_server.h"
+#include "app/commands.h"
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "ingest/idempotency.h"
+#include "ingest/tenants.h"
+#include "store/kv.h"
+
+namespace mp {
+
+Config ResolveConfig(const CommonFlags& flags) {
+  Config config = flags.config_path.empty() ? Config{} : LoadConfig(flags.config_path);
+  if (flags.data_dir) config.data_dir = *flags.data_dir;
+  if (flags.http_listen) config.http.listen = *flags.http_listen;
+  if (flags.log_level) config.log.level = *flags.log_level;
+  ValidateConfig(config);
+  return config;
+}
+
+namespace {
+
+// Deletes expired idempotency records every ten minutes until stopped.
+class Housekeeping {
+ public:
+  explicit Housekeeping(Idempotency& idem) : idem_(idem), thread_([this] { Run(); }) {}
+  ~Housekeeping() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!stop_) {
+      lock.unlock();
+      auto n = idem_.Purge();
+      if (n.ok() && n.value() > 0) log::Info("idempotency.purged", {{"records", n.value()}});
+      lock.lock();
+      cv_.wait_for(lock, std::chrono::minutes(10), [this] { return stop_; });
+    }
+  }
+  Idempotency& idem_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
+}  // namespace
+
+int RunServe(const Config& config) {
+  log::Init(config.log.level, config.log.format);
+  // Signals are taken by sigwait below, so every thread started from here on blocks them.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+
+  std::error_code fec;
+  std::filesystem::create_directories(config.data_dir, fec);
+  if (fec) {
+    log::Error("serve.data_dir_failed", {{"dir", config.data_dir}, {"error", fec.message()}});
+    return 1;
+  }
+  auto opened = OpenRocksDbStore(config.data_dir + "/spool", config.spool);
+  if (!opened.ok()) {
+    log::Error("serve.store_open_failed", {{"error", opened.error().detail}});
+    return 1;
+  }
+  KvStore& kv = *opened.value();
+  TenantService tenants(kv, Clock::System());
+  if (Status s = tenants.Load(); !s.ok()) {
+    log::Error("serve.tenants_load_failed", {{"error", s.error().detail}});
+    return 1;
+  }
+  Idempotency idempotency(kv, Clock::System(), config.idempotency.ttl_hours);
+  Metrics::Global().AddGauge("mailplane_spool_disk_bytes", "Bytes the spool occupies on disk",
+                             [&kv] { return static_cast<double>(kv.Stats().disk_bytes); });
+  Metrics::Global().AddGauge("mailplane_spool_messages", "Messages in the spool (estimate)",
+                             [&kv] { return static_cast<double>(kv.Stats().envelope_keys); });
+
+  boost::asio::thread_pool blocking(1);
+  std::atomic<bool> draining{false};
+  ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
+  HttpServer server(config.http, [&ctx](HttpRequest& req) { return HandleRequest(ctx, req); });
+  if (Status s = server.Start(); !s.ok()) {
+    log::Error("serve.listen_failed", {{"error", s.error().detail}});
+    return 1;
+  }
+  std::string host;
+  uint16_t port = 0;
+  SplitHostPort(config.http.listen, &host, &port);
+  log::Info("http.listening", {{"host", host},
+                               {"port", static_cast<int>(server.Port())},
+                               {"data_dir", config.data_dir},
+                               {"version", Version()}});
+  {
+    Housekeeping housekeeping(idempotency);
+    int sig = 0;
+    sigwait(&signals, &sig);
+    log::Info("serve.draining", {{"signal", sig}});
+    draining.store(true);
+    server.Stop();
+    server.Wait();
+  }
+  blocking.join();
+  kv.Close();
+  log::Info("serve.stopped");
+  return 0;
+}
+
+}  // namespace mp
