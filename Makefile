@@ -1,0 +1,66 @@
+# mailplane: the entry points. `make run` and `make test` are all a new user needs.
+SHELL := /bin/bash
+JOBS ?= $(shell nproc)
+BUILD_RELEASE := build/release
+BUILD_ASAN := build/asan
+BUILD_DEBUG := build/debug
+BUILD_FUZZ := build/fuzz
+CMAKE_FLAGS := -G Ninja -DCMAKE_EXPORT_COMPILE_COMMANDS=ON
+
+.PHONY: all deps build debug asan run test unit integration bench fuzz lint format clean
+
+all: build
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD_RELEASE)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_RELEASE) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Release
+
+$(BUILD_ASAN)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_ASAN) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug -DMAILPLANE_SANITIZE=ON -DMAILPLANE_BENCH=OFF
+
+$(BUILD_DEBUG)/build.ninja: CMakeLists.txt
+	cmake -S . -B $(BUILD_DEBUG) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=Debug
+
+build: deps $(BUILD_RELEASE)/build.ninja
+	ninja -C $(BUILD_RELEASE) -j $(JOBS)
+
+debug: deps $(BUILD_DEBUG)/build.ninja
+	ninja -C $(BUILD_DEBUG) -j $(JOBS)
+
+asan: deps $(BUILD_ASAN)/build.ninja
+	ninja -C $(BUILD_ASAN) -j $(JOBS) mp_unit_tests
+
+# Installs what is missing, builds, creates a first tenant (once) and starts the server.
+run: build
+	@scripts/run.sh
+
+# Unit tests under AddressSanitizer+UBSan, then integration tests against the release binary.
+test: build asan
+	@scripts/test.sh
+
+unit: asan
+	cd $(BUILD_ASAN) && ctest --output-on-failure -j $(JOBS)
+
+integration: build
+	node --test --test-concurrency=1 tests/integration/
+
+bench: build
+	@bench/run.sh
+
+# libFuzzer targets (clang). FUZZ_SECONDS per target.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMAILPLANE_FUZZ=ON -DMAILPLANE_TESTS=OFF
+	ninja -C $(BUILD_FUZZ) -j $(JOBS) fuzz_submission fuzz_address
+	@scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
+
+lint: deps $(BUILD_RELEASE)/build.ninja
+	@scripts/lint.sh $(BUILD_RELEASE)
+
+format:
+	find src tests/unit tests/fuzz bench -name '*.cc' -o -name '*.h' | xargs clang-format -i
+
+clean:
+	rm -rf build

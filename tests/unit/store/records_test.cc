@@ -1,0 +1,82 @@
+#include <gtest/gtest.h>
+
+#include "core/clock.h"
+#include "store/idempotency_store.h"
+#include "store/spool.h"
+#include "store/tenant_store.h"
+
+namespace mp {
+namespace {
+
+TEST(EnvelopeRecord, RoundTripsEveryField) {
+  ManualClock clock(1795000000000);
+  Envelope e;
+  e.id = NewId(clock);
+  e.tenant_id = "tn_x";
+  e.mail_from = "a@example.com";
+  e.subject = "Grüße \"quoted\"";
+  e.message_id = "m@example.com";
+  e.status = MessageStatus::kScheduled;
+  e.created_ms = 1;
+  e.send_at_ms = 2;
+  e.updated_ms = 3;
+  e.size = 12345;
+  e.recipients = {{"b@example.org", RecipientKind::kCc, RecipientStatus::kScheduled},
+                  {"c@example.org", RecipientKind::kBcc, RecipientStatus::kCanceled}};
+  e.tags = {"t1", "t2"};
+  e.metadata_json = R"({"a":1})";
+  e.source = "http";
+  auto back = DecodeEnvelope(EncodeEnvelope(e));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id, e.id);
+  EXPECT_EQ(back->subject, e.subject);
+  EXPECT_EQ(back->status, e.status);
+  EXPECT_EQ(back->send_at_ms, 2);
+  EXPECT_EQ(back->size, 12345u);
+  ASSERT_EQ(back->recipients.size(), 2u);
+  EXPECT_EQ(back->recipients[1].kind, RecipientKind::kBcc);
+  EXPECT_EQ(back->recipients[1].status, RecipientStatus::kCanceled);
+  EXPECT_EQ(back->tags, e.tags);
+  EXPECT_EQ(back->metadata_json, e.metadata_json);
+}
+
+TEST(EnvelopeRecord, CorruptDataIsRejectedNotCrashing) {
+  EXPECT_FALSE(DecodeEnvelope(""));
+  EXPECT_FALSE(DecodeEnvelope("\x02{}"));
+  EXPECT_FALSE(DecodeEnvelope("\x01{}"));
+  EXPECT_FALSE(DecodeEnvelope("\x01not json"));
+  EXPECT_FALSE(DecodeEnvelope("\x01{\"id\":5}"));
+}
+
+TEST(QueueKey, OrdersByDueTimeThenId) {
+  ManualClock clock(1795000000000);
+  MessageId a = NewId(clock), b = NewId(clock);
+  EXPECT_LT(QueueKey(100, b), QueueKey(200, a));
+  EXPECT_LT(QueueKey(100, a), QueueKey(100, b));
+  EXPECT_EQ(QueueKey(1, a).size(), 24u);
+}
+
+TEST(TenantRecord, RoundTrips) {
+  TenantRecord t{"tn_1", "acme", 5, true, {{"abc", std::string(32, 'h'), 6, 7}}};
+  auto back = DecodeTenant(EncodeTenant(t));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->name, "acme");
+  EXPECT_TRUE(back->disabled);
+  ASSERT_EQ(back->keys.size(), 1u);
+  EXPECT_EQ(back->keys[0].hash, std::string(32, 'h'));
+  EXPECT_EQ(back->keys[0].expires_ms, 7);
+}
+
+TEST(IdempotencyRecord, RoundTripsAndRejectsShortData) {
+  IdempotencyRecord r{std::string(32, 'x'), 1795000000000, 202, "{\"id\":\"x\"}"};
+  auto back = DecodeIdempotency(EncodeIdempotency(r));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->created_ms, r.created_ms);
+  EXPECT_EQ(back->http_status, 202);
+  EXPECT_EQ(back->request_hash, r.request_hash);
+  EXPECT_EQ(back->response_body, r.response_body);
+  EXPECT_FALSE(DecodeIdempotency("\x01short"));
+}
+
+}  // namespace
+}  // namespace mp
