@@ -29,7 +29,7 @@ asio::awaitable<R> RunBlocking(asio::thread_pool& pool, std::function<R()> fn) {
     asio::post(pool, [h, f = std::move(f)]() mutable {
       R r = f();
       auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, r = std::move(r)]() mutable { std::move(*h)(std::move(r)); });
+      asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
     });
   };
   co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
@@ -40,7 +40,8 @@ json::object TenantView(const TenantRecord& t) {
   json::array keys;
   for (const ApiKeyRecord& k : t.keys) {
     json::object ko{{"key_id", k.key_id}, {"created_at", FormatRfc3339(k.created_ms)}};
-    ko["expires_at"] = k.expires_ms ? json::value(FormatRfc3339(k.expires_ms)) : json::value(nullptr);
+    ko["expires_at"] =
+        k.expires_ms ? json::value(FormatRfc3339(k.expires_ms)) : json::value(nullptr);
     keys.push_back(std::move(ko));
   }
   return json::object{{"tenant_id", t.id},
@@ -59,10 +60,10 @@ json::object IssuedView(const IssuedKey& k) {
 
 bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
   std::string_view auth = req.Header("authorization");
-  std::string_view token = auth.size() > 7 && (auth.substr(0, 7) == "Bearer " ||
-                                               auth.substr(0, 7) == "bearer ")
-                               ? auth.substr(7)
-                               : std::string_view();
+  std::string_view token =
+      auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")
+          ? auth.substr(7)
+          : std::string_view();
   // Compare digests so the time taken says nothing about the token.
   std::string a = Sha256(token), b = Sha256(ctx.config.admin.token);
   unsigned char diff = 0;
@@ -133,14 +134,15 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     Status s = OnlyFields(body.value(), {"name"});
     if (!s.ok()) co_return ProblemResponse(s.error());
     const json::value* name = body.value().if_contains("name");
-    if (!name) co_return ProblemResponse(MakeError(Code::kMissingField, "name is required", "name"));
+    if (!name)
+      co_return ProblemResponse(MakeError(Code::kMissingField, "name is required", "name"));
     if (!name->is_string()) {
       co_return ProblemResponse(MakeError(Code::kInvalidType, "name must be a string", "name"));
     }
     std::string n(name->get_string());
     TenantService& tenants = ctx.tenants;
-    auto r = co_await RunBlocking<Result<IssuedKey>>(
-        ctx.blocking, [&tenants, n] { return tenants.Create(n); });
+    auto r = co_await RunBlocking<Result<IssuedKey>>(ctx.blocking,
+                                                     [&tenants, n] { return tenants.Create(n); });
     if (r.ok()) log::Info("tenant.created", {{"tenant", r.value().tenant.id}, {"name", n}});
     co_return ResultResponse<IssuedKey>(r, 201, IssuedView);
   }

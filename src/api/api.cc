@@ -22,8 +22,8 @@ std::string_view BearerToken(const HttpRequest& req) {
 }
 
 HttpResponse MethodNotAllowed(std::string allow) {
-  HttpResponse r = ProblemResponse(
-      MakeError(Code::kMethodNotAllowed, "this route allows only " + allow));
+  HttpResponse r =
+      ProblemResponse(MakeError(Code::kMethodNotAllowed, "this route allows only " + allow));
   r.headers.emplace_back("Allow", std::move(allow));
   return r;
 }
@@ -119,8 +119,7 @@ Status RequireJson(const HttpRequest& req) {
   std::string lower(base);
   for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
   if (lower != "application/json") {
-    return MakeError(Code::kUnsupportedMediaType,
-                     "Content-Type must be application/json",
+    return MakeError(Code::kUnsupportedMediaType, "Content-Type must be application/json",
                      "Content-Type");
   }
   return Status::Ok();

@@ -9,10 +9,9 @@
 // Thread-safety: Handle() is called concurrently from every I/O thread.
 #pragma once
 
+#include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
-
-#include <atomic>
 
 #include "api/http_types.h"
 #include "core/config.h"

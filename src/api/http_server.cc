@@ -1,11 +1,10 @@
 #include "api/http_server.h"
 
+#include <atomic>
 #include <boost/asio.hpp>
 #include <boost/asio/experimental/awaitable_operators.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
-
-#include <atomic>
 #include <thread>
 #include <unordered_set>
 
@@ -71,8 +70,8 @@ asio::awaitable<beast::error_code> WriteResponse(Stream& stream, HttpResponse& r
 }
 
 HttpResponse TooLarge(uint64_t limit) {
-  return ProblemResponse(MakeError(Code::kMessageTooLarge, "request body is larger than " +
-                                                               std::to_string(limit) + " bytes"));
+  return ProblemResponse(MakeError(
+      Code::kMessageTooLarge, "request body is larger than " + std::to_string(limit) + " bytes"));
 }
 
 }  // namespace
@@ -102,8 +101,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
       } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
                  ec != beast::error::timeout && ec != asio::error::connection_reset &&
                  ec != asio::error::eof) {
-        HttpResponse r =
-            ProblemResponse(MakeError(Code::kInvalidValue, "malformed HTTP request: " + ec.message()));
+        HttpResponse r = ProblemResponse(
+            MakeError(Code::kInvalidValue, "malformed HTTP request: " + ec.message()));
         r.status = 400;
         co_await WriteResponse(conn.stream, r, false, 11);
       }
@@ -199,7 +198,8 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
   }
 }
 
-HttpServer::HttpServer(const HttpConfig& config, Handler handler) : impl_(std::make_unique<Impl>()) {
+HttpServer::HttpServer(const HttpConfig& config, Handler handler)
+    : impl_(std::make_unique<Impl>()) {
   impl_->config = config;
   impl_->handler = std::move(handler);
   int n = config.threads > 0 ? config.threads
@@ -250,7 +250,8 @@ bool HttpServer::Draining() const { return impl_->draining.load(); }
 asio::io_context& HttpServer::MainContext() { return impl_->workers[0]->ioc; }
 
 asio::awaitable<void> HttpServer::Impl::Drain() {
-  auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_grace_seconds);
+  auto deadline =
+      std::chrono::steady_clock::now() + std::chrono::seconds(config.shutdown_grace_seconds);
   asio::steady_timer timer(co_await asio::this_coro::executor);
   while (in_flight.load() > 0 && std::chrono::steady_clock::now() < deadline) {
     timer.expires_after(std::chrono::milliseconds(10));

@@ -40,9 +40,8 @@ Result<json::value> ParseJson(std::string_view body, json::storage_ptr sp = {}) 
   if (!ec && n < body.size()) ec = json::error::extra_data;
   if (!ec) p.finish(ec);
   if (ec) {
-    return MakeError(Code::kInvalidJson,
-                     "request body is not valid JSON (" + ec.message() + " at byte " +
-                         std::to_string(n) + ")");
+    return MakeError(Code::kInvalidJson, "request body is not valid JSON (" + ec.message() +
+                                             " at byte " + std::to_string(n) + ")");
   }
   return p.release();
 }
@@ -88,7 +87,8 @@ std::string MessageView(const Envelope& e) {
 }
 
 // Reads an envelope for a tenant: anything not theirs is "not found".
-Result<Envelope> LoadOwned(ApiContext& ctx, const std::string& tenant_id, std::string_view id_text) {
+Result<Envelope> LoadOwned(ApiContext& ctx, const std::string& tenant_id,
+                           std::string_view id_text) {
   Error not_found = MakeError(Code::kNotFound, "no such message", "id");
   auto id = MessageId::Parse(id_text);
   if (!id) return not_found;
@@ -188,7 +188,8 @@ asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
     }
     const json::value* msgs = v.get_object().if_contains("messages");
     if (!msgs) return MakeError(Code::kMissingField, "messages is required", "messages");
-    if (!msgs->is_array()) return MakeError(Code::kInvalidType, "messages must be an array", "messages");
+    if (!msgs->is_array())
+      return MakeError(Code::kInvalidType, "messages must be an array", "messages");
     const json::array& a = msgs->get_array();
     if (a.empty()) return MakeError(Code::kInvalidValue, "messages is empty", "messages");
     if (a.size() > static_cast<size_t>(ctx.config.limits.max_batch_messages)) {

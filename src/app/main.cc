@@ -1,6 +1,5 @@
 // mailplane: a self-hosted, multi-tenant mail platform. Entry point and command line.
 #include <CLI/CLI.hpp>
-
 #include <iostream>
 
 #include "app/commands.h"
@@ -37,8 +36,9 @@ int main(int argc, char** argv) {
   CLI::App* rotate = tenant->add_subcommand("rotate-key", "issue a new API key");
   add_common(rotate);
   rotate->add_option("tenant_id", tenant_id, "tenant id")->required();
-  rotate->add_option("--grace-seconds", grace,
-                     "keep the old keys valid this long (default 0: revoke now)")
+  rotate
+      ->add_option("--grace-seconds", grace,
+                   "keep the old keys valid this long (default 0: revoke now)")
       ->check(CLI::Range(int64_t{0}, int64_t{30 * 86400}));
   CLI::App* disable = tenant->add_subcommand("disable", "disable a tenant (its keys stop working)");
   add_common(disable);

@@ -1,9 +1,8 @@
 // mailplane serve: wires the store, the tenant registry and the HTTP API, and runs until SIGTERM
 // or SIGINT, then drains (no new requests, requests in flight finish, the spool is flushed).
 #include <boost/asio/thread_pool.hpp>
-
-#include <csignal>
 #include <condition_variable>
+#include <csignal>
 #include <filesystem>
 #include <iostream>
 #include <thread>

@@ -1,7 +1,6 @@
 // mailplane tenant ...: manages tenants directly in the data directory (server stopped). A running
 // server holds the directory's lock; then the admin API does the same job.
 #include <boost/json.hpp>
-
 #include <filesystem>
 #include <iostream>
 

@@ -1,11 +1,11 @@
 #include "core/config.h"
 
+#include <toml++/toml.h>
 #include <unistd.h>
 
 #include <fstream>
 #include <set>
 #include <sstream>
-#include <toml++/toml.h>
 
 namespace mp {
 namespace {
@@ -13,7 +13,8 @@ namespace {
 // Walks a TOML table, reading known keys into fields and rejecting the rest.
 class Reader {
  public:
-  Reader(const toml::table& table, std::string prefix) : table_(table), prefix_(std::move(prefix)) {}
+  Reader(const toml::table& table, std::string prefix)
+      : table_(table), prefix_(std::move(prefix)) {}
 
   template <typename T>
   void Int(const char* key, T* out) {

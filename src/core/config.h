@@ -10,14 +10,14 @@
 namespace mp {
 
 struct HttpConfig {
-  std::string listen = "127.0.0.1:8025";   // address:port of the HTTP API
-  int threads = 0;                         // I/O threads; 0 = one per core
-  uint64_t max_body_bytes = 32ull << 20;   // largest request body accepted (413 above)
-  int header_timeout_seconds = 30;         // time to receive a request's headers
-  int body_timeout_seconds = 120;          // time to receive a request's body
-  int idle_timeout_seconds = 60;           // keep-alive connection idle time before close
-  int max_connections = 10000;             // connections beyond this are closed at accept
-  int shutdown_grace_seconds = 10;         // time given to requests in flight on SIGTERM
+  std::string listen = "127.0.0.1:8025";  // address:port of the HTTP API
+  int threads = 0;                        // I/O threads; 0 = one per core
+  uint64_t max_body_bytes = 32ull << 20;  // largest request body accepted (413 above)
+  int header_timeout_seconds = 30;        // time to receive a request's headers
+  int body_timeout_seconds = 120;         // time to receive a request's body
+  int idle_timeout_seconds = 60;          // keep-alive connection idle time before close
+  int max_connections = 10000;            // connections beyond this are closed at accept
+  int shutdown_grace_seconds = 10;        // time given to requests in flight on SIGTERM
 };
 
 struct AdminConfig {
@@ -35,10 +35,10 @@ struct LimitsConfig {
 };
 
 struct SpoolConfig {
-  bool sync = true;                   // fsync before acknowledging; false only for experiments
-  int group_commit_max_writes = 4096; // most submissions folded into one synced write
-  int max_pending_writes = 65536;     // submissions waiting for the writer before 503
-  int block_cache_mb = 256;           // RocksDB block cache shared by all column families
+  bool sync = true;                    // fsync before acknowledging; false only for experiments
+  int group_commit_max_writes = 4096;  // most submissions folded into one synced write
+  int max_pending_writes = 65536;      // submissions waiting for the writer before 503
+  int block_cache_mb = 256;            // RocksDB block cache shared by all column families
 };
 
 struct IdempotencyConfig {
@@ -46,8 +46,8 @@ struct IdempotencyConfig {
 };
 
 struct LogConfig {
-  std::string level = "info";  // trace, debug, info, warn, error
-  std::string format = "json"; // json or text
+  std::string level = "info";   // trace, debug, info, warn, error
+  std::string format = "json";  // json or text
 };
 
 struct Config {

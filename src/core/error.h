@@ -16,29 +16,29 @@ namespace mp {
 
 enum class Code : uint8_t {
   kOk = 0,
-  kInvalidJson,          // body is not JSON
-  kInvalidType,          // a field has the wrong JSON type
-  kMissingField,         // a required field is absent
-  kUnknownField,         // a field the API does not define
-  kInvalidValue,         // a field has the right type but a value out of range or malformed
-  kInvalidAddress,       // an email address that RFC 5321/5322 does not allow
-  kHeaderInjection,      // CR or LF (or NUL) in a header name or value
-  kTooManyRecipients,    // more recipients than the configured limit
-  kMessageTooLarge,      // request or composed message over the size limit
-  kInvalidBase64,        // base64 content that does not decode
-  kInvalidSendAt,        // send_at unparsable, too far in the past or the future
-  kBatchTooLarge,        // more messages in a batch than allowed
-  kUnauthorized,         // missing, wrong or disabled credentials
-  kNotFound,             // no such resource (for this tenant)
-  kMethodNotAllowed,     // the route exists but not with this method
-  kUnsupportedMediaType, // request body is not application/json
-  kIdempotencyMismatch,  // Idempotency-Key reused with a different body
-  kIdempotencyInFlight,  // Idempotency-Key used by a request still in progress
-  kConflict,             // state does not allow the operation (e.g. cancel a delivered message)
-  kShuttingDown,         // server is draining
-  kOverloaded,           // a bounded queue is full; retry later
-  kStorage,              // the store failed
-  kInternal,             // a bug
+  kInvalidJson,           // body is not JSON
+  kInvalidType,           // a field has the wrong JSON type
+  kMissingField,          // a required field is absent
+  kUnknownField,          // a field the API does not define
+  kInvalidValue,          // a field has the right type but a value out of range or malformed
+  kInvalidAddress,        // an email address that RFC 5321/5322 does not allow
+  kHeaderInjection,       // CR or LF (or NUL) in a header name or value
+  kTooManyRecipients,     // more recipients than the configured limit
+  kMessageTooLarge,       // request or composed message over the size limit
+  kInvalidBase64,         // base64 content that does not decode
+  kInvalidSendAt,         // send_at unparsable, too far in the past or the future
+  kBatchTooLarge,         // more messages in a batch than allowed
+  kUnauthorized,          // missing, wrong or disabled credentials
+  kNotFound,              // no such resource (for this tenant)
+  kMethodNotAllowed,      // the route exists but not with this method
+  kUnsupportedMediaType,  // request body is not application/json
+  kIdempotencyMismatch,   // Idempotency-Key reused with a different body
+  kIdempotencyInFlight,   // Idempotency-Key used by a request still in progress
+  kConflict,              // state does not allow the operation (e.g. cancel a delivered message)
+  kShuttingDown,          // server is draining
+  kOverloaded,            // a bounded queue is full; retry later
+  kStorage,               // the store failed
+  kInternal,              // a bug
 };
 
 // The stable snake_case identifier of a code ("invalid_address").
@@ -62,7 +62,7 @@ inline Error MakeError(Code code, std::string detail, std::string field = {}) {
 template <typename T>
 class [[nodiscard]] Result {
  public:
-  Result(T value) : v_(std::move(value)) {}  // NOLINT(google-explicit-constructor)
+  Result(T value) : v_(std::move(value)) {}      // NOLINT(google-explicit-constructor)
   Result(Error error) : v_(std::move(error)) {}  // NOLINT(google-explicit-constructor)
 
   bool ok() const { return v_.index() == 0; }
@@ -82,7 +82,8 @@ class [[nodiscard]] Result {
 class [[nodiscard]] Status {
  public:
   Status() = default;
-  Status(Error error) : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
+  Status(Error error)
+      : error_(std::move(error)), ok_(false) {}  // NOLINT(google-explicit-constructor)
   static Status Ok() { return {}; }
   bool ok() const { return ok_; }
   explicit operator bool() const { return ok_; }

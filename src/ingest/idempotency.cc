@@ -50,8 +50,7 @@ Result<std::optional<IdempotencyRecord>> Idempotency::Begin(std::string_view ten
     Release(tenant_id, key);
     if (rec.value()->request_hash != request_hash) {
       return MakeError(Code::kIdempotencyMismatch,
-                       "this Idempotency-Key was used with a different request",
-                       "Idempotency-Key");
+                       "this Idempotency-Key was used with a different request", "Idempotency-Key");
     }
     return rec;
   }

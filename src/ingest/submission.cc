@@ -1,8 +1,7 @@
 #include "ingest/submission.h"
 
-#include <boost/json.hpp>
-
 #include <algorithm>
+#include <boost/json.hpp>
 #include <set>
 
 #include "core/clock.h"
@@ -15,16 +14,25 @@ namespace {
 
 namespace json = boost::json;
 
-constexpr std::string_view kComposedFields[] = {"from", "to",      "cc",          "bcc",
-                                                "reply_to", "subject", "text",     "html",
-                                                "headers",  "attachments", "tags", "metadata",
-                                                "send_at",  "raw"};
+constexpr std::string_view kComposedFields[] = {
+    "from", "to",      "cc",          "bcc",  "reply_to", "subject", "text",
+    "html", "headers", "attachments", "tags", "metadata", "send_at", "raw"};
 
 // Headers composed from their own fields; setting them through headers{} is an error.
-constexpr std::string_view kReservedHeaders[] = {
-    "from", "to", "cc", "bcc", "reply-to", "subject", "mime-version", "content-type",
-    "content-transfer-encoding", "content-disposition", "content-id", "return-path", "received",
-    "sender"};
+constexpr std::string_view kReservedHeaders[] = {"from",
+                                                 "to",
+                                                 "cc",
+                                                 "bcc",
+                                                 "reply-to",
+                                                 "subject",
+                                                 "mime-version",
+                                                 "content-type",
+                                                 "content-transfer-encoding",
+                                                 "content-disposition",
+                                                 "content-id",
+                                                 "return-path",
+                                                 "received",
+                                                 "sender"};
 
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -149,7 +157,8 @@ class Parser {
       if (!s.ok()) return s;
       if (IEquals(name, "Message-ID")) {
         if (value.size() < 5 || value.front() != '<' || value.back() != '>' ||
-            value.find('@') == std::string_view::npos || value.find(' ') != std::string_view::npos) {
+            value.find('@') == std::string_view::npos ||
+            value.find(' ') != std::string_view::npos) {
           return MakeError(Code::kInvalidValue, "Message-ID must look like <id@domain>", field);
         }
         *message_id = std::string(value.substr(1, value.size() - 2));
@@ -197,10 +206,9 @@ class Parser {
         return Status::Ok();
       };
       std::string content_b64;
-      for (Status s : {str("filename", &att.filename, false),
-                       str("content_type", &att.content_type, false),
-                       str("content", &content_b64, true),
-                       str("content_id", &att.content_id, false)}) {
+      for (Status s :
+           {str("filename", &att.filename, false), str("content_type", &att.content_type, false),
+            str("content", &content_b64, true), str("content_id", &att.content_id, false)}) {
         if (!s.ok()) return s;
       }
       Status s = HeaderText(att.filename, base + ".filename");
@@ -256,8 +264,8 @@ class Parser {
     if (!v->is_array()) return TypeError(Field("tags"), "an array of strings");
     const json::array& a = v->get_array();
     if (a.size() > static_cast<size_t>(limits_.max_tags)) {
-      return MakeError(Code::kInvalidValue,
-                       "at most " + std::to_string(limits_.max_tags) + " tags", Field("tags"));
+      return MakeError(Code::kInvalidValue, "at most " + std::to_string(limits_.max_tags) + " tags",
+                       Field("tags"));
     }
     for (size_t i = 0; i < a.size(); ++i) {
       std::string f = Index("tags", i);
@@ -286,10 +294,10 @@ class Parser {
     if (!v->is_object()) return TypeError(Field("metadata"), "an object");
     *out = json::serialize(*v);
     if (out->size() > static_cast<size_t>(limits_.max_metadata_bytes)) {
-      return MakeError(Code::kInvalidValue,
-                       "metadata is larger than " + std::to_string(limits_.max_metadata_bytes) +
-                           " bytes",
-                       Field("metadata"));
+      return MakeError(
+          Code::kInvalidValue,
+          "metadata is larger than " + std::to_string(limits_.max_metadata_bytes) + " bytes",
+          Field("metadata"));
     }
     return Status::Ok();
   }
@@ -310,10 +318,10 @@ class Parser {
       return MakeError(Code::kInvalidSendAt, "send_at is in the past", f);
     }
     if (t > now + int64_t{limits_.send_at_max_future_days} * 86400 * 1000) {
-      return MakeError(Code::kInvalidSendAt,
-                       "send_at is more than " + std::to_string(limits_.send_at_max_future_days) +
-                           " days ahead",
-                       f);
+      return MakeError(
+          Code::kInvalidSendAt,
+          "send_at is more than " + std::to_string(limits_.send_at_max_future_days) + " days ahead",
+          f);
     }
     *send_at_ms = std::max(t, now);
     return Status::Ok();
@@ -368,8 +376,7 @@ Status CheckRaw(std::string_view raw, const std::string& field) {
     if (ch == '\n') {
       line = 0;
     } else if (++line > 998) {
-      return MakeError(Code::kInvalidValue, "raw message has a line longer than 998 octets",
-                       field);
+      return MakeError(Code::kInvalidValue, "raw message has a line longer than 998 octets", field);
     }
   }
   return Status::Ok();
@@ -452,10 +459,10 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
     const json::value& rv = o.at("raw");
     if (!rv.is_string()) return p.TypeError(p.Field("raw"), "a base64 string");
     if (rv.get_string().size() / 4 * 3 > limits.max_message_bytes + 3) {
-      return MakeError(Code::kMessageTooLarge,
-                       "the message is larger than " + std::to_string(limits.max_message_bytes) +
-                           " bytes",
-                       p.Field("raw"));
+      return MakeError(
+          Code::kMessageTooLarge,
+          "the message is larger than " + std::to_string(limits.max_message_bytes) + " bytes",
+          p.Field("raw"));
     }
     auto decoded = Base64Decode(rv.get_string());
     if (!decoded) {

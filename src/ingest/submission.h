@@ -32,8 +32,8 @@ struct PreparedMessage {
 
 // path is the JSON path of the object ("" for a single message, "messages[3]" in a batch); field
 // names in errors are prefixed with it.
-Result<PreparedMessage> PrepareMessage(const boost::json::value& message, std::string_view tenant_id,
-                                       const LimitsConfig& limits, const Clock& clock,
-                                       std::string_view path);
+Result<PreparedMessage> PrepareMessage(const boost::json::value& message,
+                                       std::string_view tenant_id, const LimitsConfig& limits,
+                                       const Clock& clock, std::string_view path);
 
 }  // namespace mp

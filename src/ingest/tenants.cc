@@ -103,7 +103,7 @@ Result<IssuedKey> TenantService::RotateKey(std::string_view tenant_id, int64_t g
   std::vector<ApiKeyRecord> kept;
   for (ApiKeyRecord k : out.tenant.keys) {
     if (k.expires_ms != 0 && k.expires_ms <= now) continue;  // already expired: forget it
-    if (grace_seconds <= 0) continue;                          // revoke at once
+    if (grace_seconds <= 0) continue;                        // revoke at once
     int64_t until = now + grace_seconds * 1000;
     if (k.expires_ms == 0 || k.expires_ms > until) k.expires_ms = until;
     kept.push_back(std::move(k));

@@ -12,8 +12,24 @@ namespace {
 bool IsAtext(unsigned char c) {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '!': case '#': case '$': case '%': case '&': case '\'': case '*': case '+': case '-':
-    case '/': case '=': case '?': case '^': case '_': case '`': case '{': case '|': case '}':
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '/':
+    case '=':
+    case '?':
+    case '^':
+    case '_':
+    case '`':
+    case '{':
+    case '|':
+    case '}':
     case '~':
       return true;
     default:
@@ -146,8 +162,8 @@ Result<Mailbox> ParseAddress(std::string_view text, std::string_view field) {
     std::string_view lit = domain.substr(1, domain.size() - 2);
     bool ok = ValidIpv4(lit);
     if (!ok && lit.substr(0, 5) == "IPv6:") {
-      ok = lit.size() > 5 && lit.find_first_not_of("0123456789abcdefABCDEF:.", 5) ==
-                                 std::string_view::npos;
+      ok = lit.size() > 5 &&
+           lit.find_first_not_of("0123456789abcdefABCDEF:.", 5) == std::string_view::npos;
     }
     if (!ok) return Invalid(field, "address literal '" + std::string(domain) + "' is not valid");
     m.domain = std::string(domain);
@@ -156,8 +172,8 @@ Result<Mailbox> ParseAddress(std::string_view text, std::string_view field) {
     std::string in(domain);
     int rc = idn2_to_ascii_8z(in.c_str(), &out, IDN2_NFC_INPUT | IDN2_NONTRANSITIONAL);
     if (rc != IDN2_OK) {
-      return Invalid(field, "internationalized domain '" + in + "' is not valid: " +
-                                idn2_strerror(rc));
+      return Invalid(field,
+                     "internationalized domain '" + in + "' is not valid: " + idn2_strerror(rc));
     }
     m.domain = out;
     std::free(out);

@@ -78,8 +78,11 @@ class Composer {
   // Opens a multipart: the Content-Type header and the blank line; returns the boundary.
   std::string OpenMultipart(std::string_view subtype) {
     std::string b = NewBoundary();
-    out_.append("Content-Type: multipart/").append(subtype).append("; boundary=\"")
-        .append(b).append("\"\r\n\r\n");
+    out_.append("Content-Type: multipart/")
+        .append(subtype)
+        .append("; boundary=\"")
+        .append(b)
+        .append("\"\r\n\r\n");
     return b;
   }
   void Delimiter(const std::string& b) { out_.append("\r\n--").append(b).append("\r\n"); }
@@ -116,9 +119,9 @@ std::string AddressList(const std::vector<Mailbox>& list) {
 
 bool HasHeader(const ComposeInput& in, std::string_view name) {
   for (const auto& [n, v] : in.headers) {
-    if (n.size() == name.size() &&
-        std::equal(n.begin(), n.end(), name.begin(),
-                   [](char a, char b) { return std::tolower(a) == std::tolower(b); })) {
+    if (n.size() == name.size() && std::equal(n.begin(), n.end(), name.begin(), [](char a, char b) {
+          return std::tolower(a) == std::tolower(b);
+        })) {
       return true;
     }
   }

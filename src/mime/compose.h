@@ -10,7 +10,8 @@
 //     attachments
 // Text parts are 7bit when they are ASCII with short lines, quoted-printable otherwise;
 // attachments are base64. Header text that is not ASCII becomes RFC 2047 encoded words. No output
-// line exceeds 998 octets. A text body always ends with a line break (CRLF), as SMTP needs. Input has been validated (no CR/LF in header values).
+// line exceeds 998 octets. A text body always ends with a line break (CRLF), as SMTP needs. Input
+// has been validated (no CR/LF in header values).
 #pragma once
 
 #include <cstdint>

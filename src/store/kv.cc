@@ -6,11 +6,16 @@ namespace mp {
 
 std::string_view ColumnName(Column c) {
   switch (c) {
-    case Column::kEnvelope: return "envelope";
-    case Column::kBody: return "body";
-    case Column::kQueue: return "queue";
-    case Column::kState: return "state";
-    case Column::kIdempotency: return "idempotency";
+    case Column::kEnvelope:
+      return "envelope";
+    case Column::kBody:
+      return "body";
+    case Column::kQueue:
+      return "queue";
+    case Column::kState:
+      return "state";
+    case Column::kIdempotency:
+      return "idempotency";
   }
   return "unknown";
 }

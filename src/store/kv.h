@@ -54,9 +54,9 @@ class WriteBatch {
 };
 
 struct StoreStats {
-  uint64_t disk_bytes = 0;       // on-disk size (SST files and WAL)
-  uint64_t memtable_bytes = 0;   // unflushed data in memory
-  uint64_t envelope_keys = 0;    // estimated number of envelopes
+  uint64_t disk_bytes = 0;      // on-disk size (SST files and WAL)
+  uint64_t memtable_bytes = 0;  // unflushed data in memory
+  uint64_t envelope_keys = 0;   // estimated number of envelopes
 };
 
 class KvStore {
@@ -72,8 +72,9 @@ class KvStore {
 
   virtual Result<std::optional<std::string>> Get(Column column, std::string_view key) = 0;
   // Calls fn for each key with the prefix, in key order, until fn returns false.
-  virtual Status Scan(Column column, std::string_view prefix,
-                      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+  virtual Status Scan(
+      Column column, std::string_view prefix,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
   virtual StoreStats Stats() = 0;
   // Finishes every queued commit, then stops the writer. Later commits fail with kShuttingDown.
   virtual void Close() = 0;
@@ -81,7 +82,8 @@ class KvStore {
 
 // Opens (creating if needed) the RocksDB store in dir. Fails with kStorage and RocksDB's reason,
 // for example when another process holds the directory's lock.
-Result<std::unique_ptr<KvStore>> OpenRocksDbStore(const std::string& dir, const SpoolConfig& config);
+Result<std::unique_ptr<KvStore>> OpenRocksDbStore(const std::string& dir,
+                                                  const SpoolConfig& config);
 
 // Big-endian fixed-width encodings used in keys, so byte order is numeric order.
 void AppendU64BE(std::string& out, uint64_t v);

@@ -16,8 +16,22 @@
 
 namespace mp {
 
-enum class MessageStatus : uint8_t { kQueued, kScheduled, kCanceled, kDelivered, kBounced, kPartial };
-enum class RecipientStatus : uint8_t { kQueued, kScheduled, kCanceled, kDelivered, kDeferred, kBounced };
+enum class MessageStatus : uint8_t {
+  kQueued,
+  kScheduled,
+  kCanceled,
+  kDelivered,
+  kBounced,
+  kPartial
+};
+enum class RecipientStatus : uint8_t {
+  kQueued,
+  kScheduled,
+  kCanceled,
+  kDelivered,
+  kDeferred,
+  kBounced
+};
 enum class RecipientKind : uint8_t { kTo, kCc, kBcc };
 
 std::string_view MessageStatusName(MessageStatus s);
@@ -33,18 +47,18 @@ struct RecipientRecord {
 struct Envelope {
   MessageId id;
   std::string tenant_id;
-  std::string mail_from;        // envelope sender (RFC 5321 MAIL FROM)
-  std::string subject;          // for display in the API
-  std::string message_id;       // Message-ID header value, without angle brackets
+  std::string mail_from;   // envelope sender (RFC 5321 MAIL FROM)
+  std::string subject;     // for display in the API
+  std::string message_id;  // Message-ID header value, without angle brackets
   MessageStatus status = MessageStatus::kQueued;
   int64_t created_ms = 0;
-  int64_t send_at_ms = 0;       // when delivery may start (== created_ms unless scheduled)
+  int64_t send_at_ms = 0;  // when delivery may start (== created_ms unless scheduled)
   int64_t updated_ms = 0;
-  uint64_t size = 0;            // body size in bytes
+  uint64_t size = 0;  // body size in bytes
   std::vector<RecipientRecord> recipients;
   std::vector<std::string> tags;
-  std::string metadata_json;    // JSON object text, "{}" if none
-  std::string source;           // "http" or "smtp"
+  std::string metadata_json;  // JSON object text, "{}" if none
+  std::string source;         // "http" or "smtp"
 };
 
 std::string EncodeEnvelope(const Envelope& e);

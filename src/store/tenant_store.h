@@ -14,8 +14,8 @@
 namespace mp {
 
 struct ApiKeyRecord {
-  std::string key_id;      // public identifier (first characters of the key's hash, hex)
-  std::string hash;        // SHA-256 of the key, 32 raw bytes
+  std::string key_id;  // public identifier (first characters of the key's hash, hex)
+  std::string hash;    // SHA-256 of the key, 32 raw bytes
   int64_t created_ms = 0;
   int64_t expires_ms = 0;  // 0 = does not expire
 };

@@ -66,7 +66,8 @@ class RocksDbStore final : public KvStore {
     rocksdb::DB* db = nullptr;
     std::vector<rocksdb::ColumnFamilyHandle*> handles;
     rocksdb::Status s = rocksdb::DB::Open(options, dir, cfs, &handles, &db);
-    if (!s.ok()) return MakeError(Code::kStorage, "cannot open store in " + dir + ": " + s.ToString());
+    if (!s.ok())
+      return MakeError(Code::kStorage, "cannot open store in " + dir + ": " + s.ToString());
     db_.reset(db);
     db_->DestroyColumnFamilyHandle(handles[0]);  // default family is unused
     handles_.assign(handles.begin() + 1, handles.end());
@@ -94,7 +95,8 @@ class RocksDbStore final : public KvStore {
 
   Result<std::optional<std::string>> Get(Column column, std::string_view key) override {
     std::string value;
-    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(column), rocksdb::Slice(key.data(), key.size()), &value);
+    rocksdb::Status s = db_->Get(rocksdb::ReadOptions(), Handle(column),
+                                 rocksdb::Slice(key.data(), key.size()), &value);
     if (s.IsNotFound()) return std::optional<std::string>();
     if (!s.ok()) return MakeError(Code::kStorage, s.ToString());
     return std::optional<std::string>(std::move(value));
@@ -208,7 +210,8 @@ class RocksDbStore final : public KvStore {
 
 }  // namespace
 
-Result<std::unique_ptr<KvStore>> OpenRocksDbStore(const std::string& dir, const SpoolConfig& config) {
+Result<std::unique_ptr<KvStore>> OpenRocksDbStore(const std::string& dir,
+                                                  const SpoolConfig& config) {
   auto store = std::make_unique<RocksDbStore>(config);
   Status s = store->Open(dir);
   if (!s.ok()) return s.error();

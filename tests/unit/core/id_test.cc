@@ -28,11 +28,11 @@ TEST(MessageId, ParsesLowerCaseAndRejectsBadText) {
   for (char& c : lower) c = static_cast<char>(std::tolower(c));
   EXPECT_EQ(MessageId::Parse(lower), id);
   EXPECT_FALSE(MessageId::Parse(""));
-  EXPECT_FALSE(MessageId::Parse("01ARZ3NDEKTSV4RRFFQ69G5FA"));     // 25 chars
-  EXPECT_FALSE(MessageId::Parse("01ARZ3NDEKTSV4RRFFQ69G5FAVV"));   // 27 chars
-  EXPECT_FALSE(MessageId::Parse("01ARZ3NDEKTSV4RRFFQ69G5FAU"));    // U is not Crockford
-  EXPECT_FALSE(MessageId::Parse("81ARZ3NDEKTSV4RRFFQ69G5FAV"));    // overflows 128 bits
-  EXPECT_TRUE(MessageId::Parse("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"));     // the largest
+  EXPECT_FALSE(MessageId::Parse("01ARZ3NDEKTSV4RRFFQ69G5FA"));    // 25 chars
+  EXPECT_FALSE(MessageId::Parse("01ARZ3NDEKTSV4RRFFQ69G5FAVV"));  // 27 chars
+  EXPECT_FALSE(MessageId::Parse("01ARZ3NDEKTSV4RRFFQ69G5FAU"));   // U is not Crockford
+  EXPECT_FALSE(MessageId::Parse("81ARZ3NDEKTSV4RRFFQ69G5FAV"));   // overflows 128 bits
+  EXPECT_TRUE(MessageId::Parse("7ZZZZZZZZZZZZZZZZZZZZZZZZZ"));    // the largest
 }
 
 TEST(MessageId, KnownUlidDecodesToItsTimestamp) {

@@ -1,7 +1,8 @@
 #include "ingest/submission.h"
 
-#include <boost/json.hpp>
 #include <gtest/gtest.h>
+
+#include <boost/json.hpp>
 
 #include "core/clock.h"
 #include "mime/encoding.h"
@@ -57,11 +58,17 @@ TEST(Submission, SendAtInTheFutureIsScheduled) {
 
 TEST(Submission, SendAtBounds) {
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","text":"x",
-                      "send_at":"2020-01-01T00:00:00Z"})").code, Code::kInvalidSendAt);
+                      "send_at":"2020-01-01T00:00:00Z"})")
+                .code,
+            Code::kInvalidSendAt);
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","text":"x",
-                      "send_at":"2027-06-01T00:00:00Z"})").code, Code::kInvalidSendAt);
+                      "send_at":"2027-06-01T00:00:00Z"})")
+                .code,
+            Code::kInvalidSendAt);
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","text":"x",
-                      "send_at":"next tuesday"})").code, Code::kInvalidSendAt);
+                      "send_at":"next tuesday"})")
+                .code,
+            Code::kInvalidSendAt);
   // A little in the past (clock skew) is accepted and sent at once.
   auto r = Prepare(R"({"from":"a@example.com","to":"b@example.org","text":"x",
                        "send_at":"2026-11-18T11:05:00Z"})");
@@ -70,10 +77,11 @@ TEST(Submission, SendAtBounds) {
 }
 
 TEST(Submission, RawIsKeptByteForByte) {
-  std::string raw = "From: a@example.com\r\nTo: b@example.org\r\nMessage-ID: <raw1@example.com>\r\n"
-                    "Subject: raw\r\n\r\nbody\xff\r\n.\r\n";
-  std::string body = R"({"from":"a@example.com","to":["b@example.org"],"raw":")" +
-                     Base64Encode(raw) + "\"}";
+  std::string raw =
+      "From: a@example.com\r\nTo: b@example.org\r\nMessage-ID: <raw1@example.com>\r\n"
+      "Subject: raw\r\n\r\nbody\xff\r\n.\r\n";
+  std::string body =
+      R"({"from":"a@example.com","to":["b@example.org"],"raw":")" + Base64Encode(raw) + "\"}";
   auto r = Prepare(body);
   ASSERT_TRUE(r.ok()) << r.error().detail;
   EXPECT_EQ(r.value().body, raw);
@@ -82,11 +90,14 @@ TEST(Submission, RawIsKeptByteForByte) {
 
 TEST(Submission, RawRejectsComposedFieldsAndBadContent) {
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","raw":"RnJvbTogYQ0KDQp4",
-                      "subject":"x"})").field, "subject");
+                      "subject":"x"})")
+                .field,
+            "subject");
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","raw":"not base64!"})").code,
             Code::kInvalidBase64);
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","raw":")" +
-                  Base64Encode("no header here") + "\"}").code,
+                  Base64Encode("no header here") + "\"}")
+                .code,
             Code::kInvalidValue);
 }
 
@@ -141,10 +152,14 @@ TEST(Submission, RecipientLimit) {
   LimitsConfig limits;
   limits.max_recipients = 3;
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":["a@x.org","b@x.org"],"cc":["c@x.org"],
-                      "bcc":["d@x.org"],"text":"x"})", limits).code,
+                      "bcc":["d@x.org"],"text":"x"})",
+                  limits)
+                .code,
             Code::kTooManyRecipients);
   EXPECT_EQ(Fails(R"({"from":"a@example.com","to":["a@x.org","b@x.org","c@x.org","d@x.org"],
-                      "text":"x"})", limits).code,
+                      "text":"x"})",
+                  limits)
+                .code,
             Code::kTooManyRecipients);
 }
 
@@ -153,7 +168,8 @@ TEST(Submission, SizeLimitAppliesToTheEncodedMessage) {
   limits.max_message_bytes = 4096;
   std::string big(3500, 'a');  // fits raw, but base64 makes it larger than 4096
   std::string body = R"({"from":"a@example.com","to":"b@example.org","text":"x",
-      "attachments":[{"filename":"a.bin","content":")" + Base64Encode(big) + "\"}]}";
+      "attachments":[{"filename":"a.bin","content":")" +
+                     Base64Encode(big) + "\"}]}";
   EXPECT_EQ(Fails(body, limits).code, Code::kMessageTooLarge);
 }
 

@@ -33,10 +33,13 @@ TEST_F(TenantsTest, CreateIssuesAWorkingKeyStoredOnlyAsAHash) {
   EXPECT_EQ(who.value(), k.value().tenant.id);
   // The plaintext key is nowhere in the store.
   bool found = false;
-  ASSERT_TRUE(kv_->Scan(Column::kState, "", [&](std::string_view key, std::string_view v) {
-                   found = found || v.find(k.value().api_key.substr(3)) != std::string_view::npos;
-                   return true;
-                 }).ok());
+  ASSERT_TRUE(kv_->Scan(Column::kState, "",
+                        [&](std::string_view key, std::string_view v) {
+                          found = found ||
+                                  v.find(k.value().api_key.substr(3)) != std::string_view::npos;
+                          return true;
+                        })
+                  .ok());
   EXPECT_FALSE(found);
 }
 
@@ -46,8 +49,8 @@ TEST_F(TenantsTest, WrongMissingAndDisabledKeysAllFailTheSameWay) {
   std::string key = k.value().api_key;
   std::string wrong = key;
   wrong.back() = wrong.back() == 'a' ? 'b' : 'a';
-  for (std::string_view bad : {std::string_view(""), std::string_view(wrong),
-                               std::string_view("mp_short")}) {
+  for (std::string_view bad :
+       {std::string_view(""), std::string_view(wrong), std::string_view("mp_short")}) {
     auto r = tenants_->Authenticate(bad);
     ASSERT_FALSE(r.ok());
     EXPECT_EQ(r.error().code, Code::kUnauthorized);

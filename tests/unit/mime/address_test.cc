@@ -15,10 +15,10 @@ TEST(Address, AcceptsOrdinaryAndUnusualValidAddresses) {
 }
 
 TEST(Address, RejectsInvalidWithTheField) {
-  for (const char* bad : {"", "plain", "@example.com", "a@", "a@@example.com", "a..b@example.com",
-                          ".a@example.com", "a.@example.com", "a b@example.com", "a@localhost",
-                          "a@-example.com", "a@example-.com", "a@exa_mple.com", "a@example.123",
-                          "a@[300.1.1.1]", "a@example..com", "a\"b@example.com"}) {
+  for (const char* bad :
+       {"", "plain", "@example.com", "a@", "a@@example.com", "a..b@example.com", ".a@example.com",
+        "a.@example.com", "a b@example.com", "a@localhost", "a@-example.com", "a@example-.com",
+        "a@exa_mple.com", "a@example.123", "a@[300.1.1.1]", "a@example..com", "a\"b@example.com"}) {
     auto r = ParseAddress(bad, "to[1]");
     ASSERT_FALSE(r.ok()) << bad;
     EXPECT_EQ(r.error().code, Code::kInvalidAddress) << bad;

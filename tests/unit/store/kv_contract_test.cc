@@ -1,12 +1,11 @@
 // The KvStore contract. Every backend must pass it; today the RocksDB one.
-#include "store/kv.h"
-
 #include <gtest/gtest.h>
 
 #include <atomic>
 #include <thread>
 
 #include "core/config.h"
+#include "store/kv.h"
 #include "test_util.h"
 
 namespace mp {
@@ -45,15 +44,15 @@ TEST_F(KvContract, ScanIsOrderedAndBoundedByPrefix) {
   ASSERT_TRUE(kv->CommitAndWait(std::move(b)).ok());
   std::vector<std::string> seen;
   ASSERT_TRUE(kv->Scan(Column::kState, "a/", [&](std::string_view k, std::string_view) {
-                   seen.emplace_back(k);
-                   return true;
-                 }).ok());
+                  seen.emplace_back(k);
+                  return true;
+                }).ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"a/1", "a/2", "a/3"}));
   seen.clear();
   ASSERT_TRUE(kv->Scan(Column::kState, "a/", [&](std::string_view k, std::string_view) {
-                   seen.emplace_back(k);
-                   return false;  // stop after the first
-                 }).ok());
+                  seen.emplace_back(k);
+                  return false;  // stop after the first
+                }).ok());
   EXPECT_EQ(seen.size(), 1u);
 }
 
@@ -83,9 +82,9 @@ TEST_F(KvContract, ConcurrentCommitsEachCompleteOnceAndAllPersist) {
   auto kv = Open();  // reopen: everything acknowledged is there
   int count = 0;
   ASSERT_TRUE(kv->Scan(Column::kEnvelope, "", [&](std::string_view, std::string_view) {
-                   ++count;
-                   return true;
-                 }).ok());
+                  ++count;
+                  return true;
+                }).ok());
   EXPECT_EQ(count, kThreads * kPerThread);
 }
 

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Runs each libFuzzer target for N seconds from the seed corpus. Usage: fuzz.sh BUILD_DIR SECONDS
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=$1; secs=$2
+mkdir -p fuzz-corpus/submission fuzz-corpus/address
+"$build/tests/fuzz/fuzz_submission" -max_total_time="$secs" -max_len=8192 \
+  fuzz-corpus/submission tests/fuzz/corpus/submission
+"$build/tests/fuzz/fuzz_address" -max_total_time="$secs" -max_len=1024 fuzz-corpus/address
