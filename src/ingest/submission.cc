@@ -502,6 +502,7 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
     std::transform(lower_id.begin(), lower_id.end(), lower_id.begin(), ::tolower);
     in.message_id = user_message_id.empty() ? lower_id + "@" + in.from.domain : user_message_id;
     in.date = FormatRfc5322Date(e.created_ms);
+    in.boundary_seed = e.id.ToString();
     e.subject = in.subject;
     e.message_id = in.message_id;
     out.body = ComposeMessage(in);

@@ -43,10 +43,12 @@ std::string ToCrlf(std::string_view s) {
 
 class Composer {
  public:
-  explicit Composer(std::string& out) : out_(out) {
-    unsigned char r[12];
-    RandomBytes(r, sizeof r);
-    seed_ = HexEncode(std::string_view(reinterpret_cast<char*>(r), sizeof r));
+  Composer(std::string& out, std::string_view seed) : out_(out), seed_(seed) {
+    if (seed_.empty()) {
+      unsigned char r[12];
+      RandomBytes(r, sizeof r);
+      seed_ = HexEncode(std::string_view(reinterpret_cast<char*>(r), sizeof r));
+    }
   }
 
   std::string NewBoundary() { return "mp=_" + seed_ + "_" + std::to_string(counter_++); }
@@ -152,7 +154,7 @@ std::string ComposeMessage(const ComposeInput& in) {
     (a.content_id.empty() || !in.html ? regular : inline_parts).push_back(&a);
   }
 
-  Composer c(out);
+  Composer c(out, in.boundary_seed);
   std::string mixed;
   if (!regular.empty()) {
     mixed = c.OpenMultipart("mixed");

@@ -1,7 +1,9 @@
 #include "mime/encoding.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdint>
+#include <cstring>
 
 namespace mp {
 namespace {
@@ -49,6 +51,14 @@ std::string EncodedWords(std::string_view value) {
 bool IsValidUtf8(std::string_view s) {
   size_t i = 0;
   while (i < s.size()) {
+    // ASCII fast path: eight bytes at a time while none has its high bit set.
+    while (i + 8 <= s.size()) {
+      uint64_t word;
+      std::memcpy(&word, s.data() + i, 8);
+      if (word & 0x8080808080808080ull) break;
+      i += 8;
+    }
+    if (i >= s.size()) break;
     unsigned char c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;
@@ -158,38 +168,63 @@ std::optional<std::string> Base64Decode(std::string_view text) {
 
 std::string QuotedPrintableEncode(std::string_view text) {
   static constexpr char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  out.reserve(text.size() + text.size() / 8);
+  // Worst case: every byte becomes "=XX" plus a soft break ("=\r\n") every 25 input bytes.
+  std::string out(text.size() * 4 + 16, '\0');
+  char* o = out.data();
   size_t line_len = 0;
-  auto emit = [&](std::string_view token) {
-    if (line_len + token.size() > 75) {  // leave room for the soft break's '='
-      out.append("=\r\n");
-      line_len = 0;
+  const size_t n = text.size();
+  for (size_t i = 0; i < n; ++i) {
+    // Fast path: copy a run of plain printable characters that fits on the current line.
+    if (line_len != 0 || text[i] != '.') {
+      size_t j = i;
+      const size_t end = std::min(n, i + (75 - line_len));
+      while (j < end) {
+        unsigned char p = static_cast<unsigned char>(text[j]);
+        if (p < 33 || p > 126 || p == '=') break;
+        ++j;
+      }
+      if (j > i) {
+        std::memcpy(o, text.data() + i, j - i);
+        o += j - i;
+        line_len += j - i;
+        i = j - 1;
+        continue;
+      }
     }
-    out.append(token);
-    line_len += token.size();
-  };
-  for (size_t i = 0; i < text.size(); ++i) {
     unsigned char c = static_cast<unsigned char>(text[i]);
-    if (c == '\r' && i + 1 < text.size() && text[i + 1] == '\n') continue;  // CRLF: handle at LF
+    if (c == '\r' && i + 1 < n && text[i + 1] == '\n') continue;  // CRLF: handled at the LF
     if (c == '\n') {
-      out.append("\r\n");
+      *o++ = '\r';
+      *o++ = '\n';
       line_len = 0;
       continue;
     }
-    bool at_eol = i + 1 == text.size() || text[i + 1] == '\n' ||
-                  (text[i + 1] == '\r' && i + 2 < text.size() && text[i + 2] == '\n');
-    bool literal = (c >= 33 && c <= 126 && c != '=') || ((c == ' ' || c == '\t') && !at_eol);
+    bool literal = c >= 33 && c <= 126 && c != '=';
+    if (c == ' ' || c == '\t') {
+      // Whitespace at the end of a line would be lost in transport: encode it there.
+      bool at_eol = i + 1 == n || text[i + 1] == '\n' ||
+                    (text[i + 1] == '\r' && i + 2 < n && text[i + 2] == '\n');
+      literal = !at_eol;
+    }
     // A '.' alone at the start of a line survives SMTP, but some gateways mangle it; encode it.
     if (c == '.' && line_len == 0) literal = false;
-    if (literal) {
-      char ch = static_cast<char>(c);
-      emit(std::string_view(&ch, 1));
-    } else {
-      char enc[3] = {'=', kHex[c >> 4], kHex[c & 15]};
-      emit(std::string_view(enc, 3));
+    const size_t width = literal ? 1 : 3;
+    if (line_len + width > 75) {  // leave room for the soft break's '='
+      *o++ = '=';
+      *o++ = '\r';
+      *o++ = '\n';
+      line_len = 0;
     }
+    if (literal) {
+      *o++ = static_cast<char>(c);
+    } else {
+      *o++ = '=';
+      *o++ = kHex[c >> 4];
+      *o++ = kHex[c & 15];
+    }
+    line_len += width;
   }
+  out.resize(static_cast<size_t>(o - out.data()));
   return out;
 }
 
