@@ -53,11 +53,17 @@ run() {  # name conns body delay
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); date: $(date -u +%F)"
 single=$(run single "$CONNS" one.json 0 /v1/messages)
 echo "single  ($CONNS conns): $single"
-batch=$(run batch 16 batch.json 0 /v1/messages/batch)
-echo "batch100 (16 conns):   $batch"
+batch=$(run batch 32 batch.json 0 /v1/messages/batch)
+echo "batch100 (32 conns):   $batch"
 peak=$(echo "$single" | sed -n 's/.*rps=\([0-9.]*\).*/\1/p')
 # Half the peak rate: each of the connections waits so that together they offer peak/2.
 delay=$(python3 -c "print(max(1, int($CONNS / ($peak / 2) * 1000)))")
 half=$(run half "$CONNS" one.json "$delay" /v1/messages)
 echo "half-peak ($CONNS conns, ${delay} ms think time): $half"
 curl -s "$url/metrics" | grep -E '^mailplane_spool_group_commit_writes_(sum|count)|^mailplane_spool_sync_seconds_(sum|count)'
+kill -TERM "$server_pid"; wait "$server_pid" 2>/dev/null || true; server_pid=""
+
+# The peer, same machine, same disk, right after: smtp-source -> Postfix -> smtp-sink, 2 KB
+# messages, Postfix syncing each queue file before its 250 (bench/postfix.sh installs Postfix
+# privately if it is missing and never touches the system instance).
+echo "peer: $(bash bench/postfix.sh 2>"$work/postfix.err" | grep RESULT || { tail -5 "$work/postfix.err"; echo 'postfix: not measured'; })"

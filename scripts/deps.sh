@@ -27,7 +27,7 @@ PKGS_TOOLS=(
   curl                      # README example and smoke tests
   clang libclang-rt-14-dev  # libFuzzer, sanitizers
   clang-format clang-tidy   # make lint
-  wrk                       # make bench load generator
+  wrk python3 procps iproute2  # make bench: load generator, payload, free(1), ss(8)
 )
 
 missing=()
