@@ -20,20 +20,23 @@ namespace json = boost::json;
 
 namespace {
 
-// Runs fn on the blocking pool and resumes on the caller's executor with its result.
-template <typename R>
-asio::awaitable<R> RunBlocking(asio::thread_pool& pool, std::function<R()> fn) {
-  auto initiate = [&pool](auto handler, std::function<R()> f) {
+// Runs fn on the blocking pool and resumes the awaiting coroutine on its own executor with fn's
+// result. A plain function returning the awaitable (not a coroutine), and callers pass a named
+// callable: GCC 12 mishandles non-trivial temporaries that live across a co_await.
+template <typename R, typename Fn>
+auto RunBlocking(asio::thread_pool& pool, Fn& fn) {
+  auto initiate = [&pool, &fn](auto handler) {
     using H = decltype(handler);
     auto h = std::make_shared<H>(std::move(handler));
-    asio::post(pool, [h, f = std::move(f)]() mutable {
-      R r = f();
+    asio::post(pool, [&fn, h = std::move(h)]() mutable {
+      R r = fn();
       auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
+      asio::post(ex,
+                 [h = std::move(h), r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
     });
   };
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(
-      initiate, asio::use_awaitable, std::move(fn));
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(initiate,
+                                                                       asio::use_awaitable);
 }
 
 json::object TenantView(const TenantRecord& t) {
@@ -59,11 +62,7 @@ json::object IssuedView(const IssuedKey& k) {
 }
 
 bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
-  std::string_view auth = req.Header("authorization");
-  std::string_view token =
-      auth.size() > 7 && (auth.substr(0, 7) == "Bearer " || auth.substr(0, 7) == "bearer ")
-          ? auth.substr(7)
-          : std::string_view();
+  std::string_view token = BearerToken(req);
   // Compare digests so the time taken says nothing about the token.
   std::string a = Sha256(token), b = Sha256(ctx.config.admin.token);
   unsigned char diff = 0;
@@ -118,6 +117,9 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
   std::string_view rest = p.substr(kBase.size());
+  if (!rest.empty() && rest.front() != '/') {
+    co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
+  }
   if (rest.empty() || rest == "/") {
     if (m == "GET") {
       json::array list;
@@ -141,8 +143,8 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     }
     std::string n(name->get_string());
     TenantService& tenants = ctx.tenants;
-    auto r = co_await RunBlocking<Result<IssuedKey>>(ctx.blocking,
-                                                     [&tenants, n] { return tenants.Create(n); });
+    auto create = [&tenants, &n] { return tenants.Create(n); };
+    Result<IssuedKey> r = co_await RunBlocking<Result<IssuedKey>>(ctx.blocking, create);
     if (r.ok()) log::Info("tenant.created", {{"tenant", r.value().tenant.id}, {"name", n}});
     co_return ResultResponse<IssuedKey>(r, 201, IssuedView);
   }
@@ -181,8 +183,8 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
       }
       grace = g->get_int64();
     }
-    auto r = co_await RunBlocking<Result<IssuedKey>>(
-        ctx.blocking, [&tenants, id, grace] { return tenants.RotateKey(id, grace); });
+    auto rotate = [&tenants, &id, grace] { return tenants.RotateKey(id, grace); };
+    Result<IssuedKey> r = co_await RunBlocking<Result<IssuedKey>>(ctx.blocking, rotate);
     if (r.ok()) log::Info("tenant.key_rotated", {{"tenant", id}, {"grace_seconds", grace}});
     co_return ResultResponse<IssuedKey>(r, 200, IssuedView);
   }
@@ -190,8 +192,8 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     Status s = OnlyFields(body.value(), {});
     if (!s.ok()) co_return ProblemResponse(s.error());
     bool disable = action == "disable";
-    auto r = co_await RunBlocking<Result<TenantRecord>>(
-        ctx.blocking, [&tenants, id, disable] { return tenants.SetDisabled(id, disable); });
+    auto set = [&tenants, &id, disable] { return tenants.SetDisabled(id, disable); };
+    Result<TenantRecord> r = co_await RunBlocking<Result<TenantRecord>>(ctx.blocking, set);
     if (r.ok()) log::Info(disable ? "tenant.disabled" : "tenant.enabled", {{"tenant", id}});
     co_return ResultResponse<TenantRecord>(r, 200, TenantView);
   }

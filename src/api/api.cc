@@ -10,17 +10,6 @@ namespace asio = boost::asio;
 
 namespace {
 
-std::string_view BearerToken(const HttpRequest& req) {
-  std::string_view auth = req.Header("authorization");
-  if (auth.size() < 7) return {};
-  std::string_view scheme = auth.substr(0, 7);
-  if (!(scheme == "Bearer " || scheme == "bearer ")) return {};
-  std::string_view token = auth.substr(7);
-  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
-  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
-  return token;
-}
-
 HttpResponse MethodNotAllowed(std::string allow) {
   HttpResponse r =
       ProblemResponse(MakeError(Code::kMethodNotAllowed, "this route allows only " + allow));
@@ -31,6 +20,10 @@ HttpResponse MethodNotAllowed(std::string allow) {
 asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::string* route) {
   const std::string& p = req.path;
   const std::string& m = req.method;
+  if ((p == "/healthz" || p == "/readyz" || p == "/metrics") && m != "GET" && m != "HEAD") {
+    *route = p;
+    co_return MethodNotAllowed("GET, HEAD");
+  }
   if (p == "/healthz") {
     *route = p;
     co_return JsonResponse(200, "{\"status\":\"ok\"}");
@@ -103,6 +96,17 @@ asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req) {
                   {{"route", route}, {"status", std::to_string(r.status)}})
       .Inc();
   co_return r;
+}
+
+std::string_view BearerToken(const HttpRequest& req) {
+  std::string_view auth = req.Header("authorization");
+  if (auth.size() < 7) return {};
+  std::string_view scheme = auth.substr(0, 7);
+  if (!(scheme == "Bearer " || scheme == "bearer ")) return {};
+  std::string_view token = auth.substr(7);
+  while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
+  while (!token.empty() && token.back() == ' ') token.remove_suffix(1);
+  return token;
 }
 
 HttpResponse JsonResponse(int status, std::string body) {

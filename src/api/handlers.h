@@ -29,4 +29,7 @@ Status RequireJson(const HttpRequest& req);
 
 HttpResponse JsonResponse(int status, std::string body);
 
+// The token of an "Authorization: Bearer <token>" header, trimmed; empty if there is none.
+std::string_view BearerToken(const HttpRequest& req);
+
 }  // namespace mp

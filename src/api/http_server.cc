@@ -80,7 +80,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
   socket.set_option(tcp::no_delay(true));
   Conn conn(std::move(socket));
   w.conns.insert(&conn);
-  beast::flat_buffer buffer(8192);
+  // The buffer's limit must hold the largest header section; bodies stream through it.
+  beast::flat_buffer buffer(64 * 1024);
   for (;;) {
     conn.idle = true;
     if (draining.load()) break;
@@ -93,17 +94,20 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
         std::chrono::seconds(std::max(config.idle_timeout_seconds, config.header_timeout_seconds)));
     auto [ec, n] = co_await http::async_read_header(conn.stream, buffer, parser, kTuple);
     if (ec) {
-      if (ec == http::error::header_limit) {
+      if (ec == http::error::body_limit) {
+        // Beast compares Content-Length with the limit as soon as the headers are in: refuse
+        // without reading the body, and close.
+        HttpResponse r = TooLarge(config.max_body_bytes);
+        co_await WriteResponse(conn.stream, r, false, 11);
+      } else if (ec == http::error::header_limit) {
         HttpResponse r = ProblemResponse(
-            MakeError(Code::kInvalidValue, "request headers are larger than 16384 bytes"));
-        r.status = 431;
+            MakeError(Code::kHeadersTooLarge, "request headers are larger than 16384 bytes"));
         co_await WriteResponse(conn.stream, r, false, 11);
       } else if (ec != http::error::end_of_stream && ec != asio::error::operation_aborted &&
                  ec != beast::error::timeout && ec != asio::error::connection_reset &&
                  ec != asio::error::eof) {
         HttpResponse r = ProblemResponse(
-            MakeError(Code::kInvalidValue, "malformed HTTP request: " + ec.message()));
-        r.status = 400;
+            MakeError(Code::kBadRequest, "malformed HTTP request: " + ec.message()));
         co_await WriteResponse(conn.stream, r, false, 11);
       }
       break;
@@ -139,8 +143,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
         } else if (bec != beast::error::timeout && bec != asio::error::operation_aborted &&
                    bec != http::error::partial_message) {
           HttpResponse r = ProblemResponse(
-              MakeError(Code::kInvalidValue, "malformed HTTP request body: " + bec.message()));
-          r.status = 400;
+              MakeError(Code::kBadRequest, "malformed HTTP request body: " + bec.message()));
           co_await WriteResponse(conn.stream, r, false, version);
         }
         in_flight.fetch_sub(1);

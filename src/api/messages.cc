@@ -16,15 +16,17 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch) {
+  // Not a coroutine itself: the batch moves into the store before anything suspends.
   auto initiate = [&kv](auto handler, WriteBatch b) {
     using H = decltype(handler);
     auto h = std::make_shared<H>(std::move(handler));
-    kv.Commit(std::move(b), [h](Status s) {
+    kv.Commit(std::move(b), [h = std::move(h)](Status s) mutable {
       auto ex = asio::get_associated_executor(*h);
-      asio::post(ex, [h, s = std::move(s)]() mutable { std::move (*h)(std::move(s)); });
+      asio::post(ex,
+                 [h = std::move(h), s = std::move(s)]() mutable { std::move (*h)(std::move(s)); });
     });
   };
-  co_return co_await asio::async_initiate<const asio::use_awaitable_t<>&, void(Status)>(
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(Status)>(
       initiate, asio::use_awaitable, std::move(batch));
 }
 

@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <fstream>
+#include <limits>
 #include <set>
 #include <sstream>
 
@@ -24,6 +25,9 @@ class Reader {
     auto v = n->value<int64_t>();
     if (!v || !n->is_integer()) Fail(key, "an integer");
     if (*v < 0) Fail(key, "a non-negative integer");
+    if (static_cast<uint64_t>(*v) > static_cast<uint64_t>(std::numeric_limits<T>::max())) {
+      Fail(key, "a smaller integer");
+    }
     *out = static_cast<T>(*v);
   }
   void Str(const char* key, std::string* out) {
@@ -88,7 +92,6 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
   Config c;
   Reader root(table, "");
   root.Str("data_dir", &c.data_dir);
-  root.Str("hostname", &c.hostname);
   Section(root, "http", [&](Reader& r) {
     r.Str("listen", &c.http.listen);
     r.Int("threads", &c.http.threads);

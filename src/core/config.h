@@ -52,7 +52,6 @@ struct LogConfig {
 
 struct Config {
   std::string data_dir = "./var";  // where the spool and state live
-  std::string hostname;            // used in Message-ID; empty = the machine's host name
   HttpConfig http;
   AdminConfig admin;
   LimitsConfig limits;

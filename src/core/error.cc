@@ -34,8 +34,10 @@ constexpr CodeInfo kCodes[] = {
     {"overloaded", "Server overloaded", 503},
     {"storage_error", "Storage error", 500},
     {"internal_error", "Internal error", 500},
+    {"bad_request", "Malformed HTTP request", 400},
+    {"request_headers_too_large", "Request headers too large", 431},
 };
-static_assert(sizeof(kCodes) / sizeof(kCodes[0]) == static_cast<size_t>(Code::kInternal) + 1);
+static_assert(sizeof(kCodes) / sizeof(kCodes[0]) == static_cast<size_t>(kLastCode) + 1);
 
 const CodeInfo& Info(Code code) { return kCodes[static_cast<size_t>(code)]; }
 

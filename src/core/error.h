@@ -39,7 +39,10 @@ enum class Code : uint8_t {
   kOverloaded,            // a bounded queue is full; retry later
   kStorage,               // the store failed
   kInternal,              // a bug
+  kBadRequest,            // not a well-formed HTTP request
+  kHeadersTooLarge,       // request headers over the limit
 };
+inline constexpr Code kLastCode = Code::kHeadersTooLarge;
 
 // The stable snake_case identifier of a code ("invalid_address").
 std::string_view CodeName(Code code);

@@ -4,8 +4,9 @@
 // hash -> the stored response is replayed and nothing is stored again; different hash -> 409. If a
 // request with the same key is still in progress, the second one gets 409 at once rather than
 // racing it. A successful (202) response is stored in the same write batch as its messages, so the
-// record exists if and only if the messages do. Error responses are not stored: fixing a bad
-// request and retrying with the same key works.
+// record exists if and only if the messages do. Error responses (4xx, 5xx) are not stored: fixing a
+// bad request and retrying with the same key works. A batch answer is a 202 even when some or all
+// of its messages were rejected, so it is stored like any other 202.
 // SECURITY: the key is untrusted: 1 to 255 printable ASCII characters, else kInvalidValue.
 // Thread-safety: safe from any thread.
 #pragma once

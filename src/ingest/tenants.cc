@@ -96,7 +96,7 @@ Result<IssuedKey> TenantService::Create(std::string_view name) {
 Result<IssuedKey> TenantService::RotateKey(std::string_view tenant_id, int64_t grace_seconds) {
   std::lock_guard write(write_mu_);
   auto current = Get(tenant_id);
-  if (!current) return MakeError(Code::kNotFound, "no such tenant", "tenant_id");
+  if (!current) return MakeError(Code::kNotFound, "no such tenant");
   int64_t now = clock_.NowMs();
   IssuedKey out;
   out.tenant = *current;
@@ -125,7 +125,7 @@ Result<IssuedKey> TenantService::RotateKey(std::string_view tenant_id, int64_t g
 Result<TenantRecord> TenantService::SetDisabled(std::string_view tenant_id, bool disabled) {
   std::lock_guard write(write_mu_);
   auto current = Get(tenant_id);
-  if (!current) return MakeError(Code::kNotFound, "no such tenant", "tenant_id");
+  if (!current) return MakeError(Code::kNotFound, "no such tenant");
   TenantRecord t = *current;
   t.disabled = disabled;
   WriteBatch batch;
