@@ -57,7 +57,7 @@ namespace {
 
 template <typename Stream>
 asio::awaitable<beast::error_code> WriteResponse(Stream& stream, HttpResponse& r, bool keep_alive,
-                                                 unsigned version) {
+                                                 unsigned version, bool head = false) {
   http::response<http::string_body> res{static_cast<http::status>(r.status), version};
   res.set(http::field::server, "mailplane");
   res.set(http::field::content_type, r.content_type);
@@ -65,6 +65,7 @@ asio::awaitable<beast::error_code> WriteResponse(Stream& stream, HttpResponse& r
   res.body() = std::move(r.body);
   res.keep_alive(keep_alive);
   res.prepare_payload();
+  if (head) res.body().clear();  // Content-Length stays that of the GET answer
   auto [ec, n] = co_await http::async_write(stream, res, kTuple);
   co_return ec;
 }
@@ -167,7 +168,8 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
     HttpResponse r = co_await handler(hr);
     bool again = keep_alive && !draining.load();
     conn.stream.expires_after(std::chrono::seconds(config.body_timeout_seconds));
-    beast::error_code wec = co_await WriteResponse(conn.stream, r, again, version);
+    beast::error_code wec =
+        co_await WriteResponse(conn.stream, r, again, version, hr.method == "HEAD");
     in_flight.fetch_sub(1);
     if (wec || !again) break;
   }

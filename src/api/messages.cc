@@ -119,9 +119,6 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
                                      const std::string& tenant_id, Build build) {
   Status s = RequireJson(req);
   if (!s.ok()) co_return ProblemResponse(s.error());
-  if (ctx.draining.load()) {
-    co_return ProblemResponse(MakeError(Code::kShuttingDown, "server is shutting down"));
-  }
   std::string idem_key;
   std::string request_hash;
   if (req.HasHeader("idempotency-key")) {

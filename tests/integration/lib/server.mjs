@@ -11,14 +11,13 @@ import { spawn, spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import assert from 'node:assert/strict';
 
-export const REPO_ROOT = path.resolve(fileURLToPath(new URL('../../../', import.meta.url)));
-export const BIN = process.env.MAILPLANE_BIN
-  ? path.resolve(process.env.MAILPLANE_BIN)
-  : path.join(REPO_ROOT, 'build/release/mailplane');
+export const REPO_ROOT = decodeURIComponent(new URL('../../../', import.meta.url).pathname).replace(/\/$/, '');
+const envBin = process.env.MAILPLANE_BIN;
+export const BIN = envBin
+  ? envBin.startsWith('/') ? envBin : `${process.cwd()}/${envBin}`
+  : `${REPO_ROOT}/build/release/mailplane`;
 
 export const ADMIN_TOKEN = 'it-admin-token-0123456789abcdef';
 export const ULID_RE = /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/;
@@ -36,7 +35,7 @@ process.on('exit', () => {
 });
 
 export function makeTempDir(prefix = 'mailplane-it-') {
-  return fs.mkdtempSync(path.join(os.tmpdir(), prefix));
+  return fs.mkdtempSync(`${os.tmpdir()}/${prefix}`);
 }
 
 export function removeDir(dir) {
@@ -65,7 +64,7 @@ export class Server {
   constructor(opts = {}) {
     this.ownsRoot = !opts.root;
     this.root = opts.root ?? makeTempDir();
-    this.dataDir = path.join(this.root, 'data');
+    this.dataDir = `${this.root}/data`;
     let config = opts.config ?? '';
     if (opts.adminToken) {
       const token = typeof opts.adminToken === 'string' ? opts.adminToken : ADMIN_TOKEN;
@@ -74,7 +73,7 @@ export class Server {
     }
     this.configPath = null;
     if (config) {
-      this.configPath = path.join(this.root, 'mailplane.toml');
+      this.configPath = `${this.root}/mailplane.toml`;
       fs.writeFileSync(this.configPath, config);
     }
     this.tenants = {};
@@ -225,7 +224,21 @@ export class Server {
         headers['content-type'] = 'application/json';
       }
     }
-    const res = await fetch(this.url(p), { method, headers, body });
+    let res;
+    try {
+      res = await fetch(this.url(p), { method, headers, body });
+    } catch (err) {
+      // Say so when the reason is that the server is gone.
+      await sleep(100);
+      if (this.exit) {
+        throw new Error(
+          `${method} ${p}: no answer, the server has exited (code ${this.exit.code}, signal ` +
+            `${this.exit.signal}); last log lines:\n${this.logs.slice(-3).join('\n')}`,
+          { cause: err },
+        );
+      }
+      throw err;
+    }
     const bytes = Buffer.from(await res.arrayBuffer());
     const text = bytes.toString('utf8');
     const ct = res.headers.get('content-type') ?? '';
