@@ -101,8 +101,11 @@ asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req) {
 std::string_view BearerToken(const HttpRequest& req) {
   std::string_view auth = req.Header("authorization");
   if (auth.size() < 7) return {};
-  std::string_view scheme = auth.substr(0, 7);
-  if (!(scheme == "Bearer " || scheme == "bearer ")) return {};
+  // The scheme is case-insensitive (RFC 9110 section 11.1).
+  static constexpr std::string_view kScheme = "bearer ";
+  for (size_t i = 0; i < kScheme.size(); ++i) {
+    if (std::tolower(static_cast<unsigned char>(auth[i])) != kScheme[i]) return {};
+  }
   std::string_view token = auth.substr(7);
   while (!token.empty() && token.front() == ' ') token.remove_prefix(1);
   while (!token.empty() && token.back() == ' ') token.remove_suffix(1);

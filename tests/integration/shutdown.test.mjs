@@ -72,6 +72,11 @@ test('SIGTERM under load: whole answers, exit 0, every 202 kept', async (t) => {
   assert.ok(inFlightAtTerm > 0, 'nothing was in flight at SIGTERM');
 
   await server.start();
+  // Requests sent but not answered must not have been stored either: a client can only retry
+  // them safely if so. (A fresh spool with no overwrites: the envelope estimate is exact.)
+  const snap = await server.spoolSnapshot();
+  assert.equal(snap.envelopes, accepted.length,
+    `${snap.envelopes} messages in the spool after restart, ${accepted.length} acknowledged`);
   const lost = [];
   await mapLimit(accepted, 8, async (r) => {
     const got = await server.getMessage('acme', r.json.id);
