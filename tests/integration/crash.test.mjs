@@ -9,9 +9,10 @@ import { fireSubmissions, mapLimit } from './lib/load.mjs';
 
 const { simpleParser } = mailparser;
 
-const TOTAL = 1500;       // submissions fired at once
-const CONNECTIONS = 50;   // keep-alive connections carrying them
+const TOTAL = 3000;       // submissions fired at once
+const CONNECTIONS = 1200; // keep-alive connections carrying them: over 1,000 in flight at once
 const KILL_AFTER = 500;   // 202s to wait for before SIGKILL
+const MIN_IN_FLIGHT = 1000; // requests written and unanswered at the kill (the issue's bar)
 
 let server;
 before(async () => {
@@ -59,7 +60,8 @@ test('every message acknowledged with 202 survives a SIGKILL', async (t) => {
     `sent but never answered: ${writtenUnanswered}; never sent: ${neverSent}`);
   assert.deepEqual(otherAnswers.map((r) => `${r.status} complete=${r.complete} ${r.text?.slice(0, 120)}`), [],
     'answers other than a complete 202');
-  assert.ok(inFlightAtKill > 0, 'no request was in flight when the server was killed');
+  assert.ok(inFlightAtKill >= MIN_IN_FLIGHT,
+    `only ${inFlightAtKill} requests were in flight when the server was killed`);
 
   const ids = new Set();
   for (const r of acked) {
