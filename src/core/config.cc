@@ -179,6 +179,7 @@ void ValidateConfig(const Config& c) {
   if (c.spool.group_commit_max_writes < 1 || c.spool.max_pending_writes < 1) {
     throw ConfigError("spool.group_commit_max_writes and spool.max_pending_writes must be >= 1");
   }
+  if (c.http.threads > 256) throw ConfigError("http.threads must be at most 256");
   if (c.log.format != "json" && c.log.format != "text") {
     throw ConfigError("log.format must be 'json' or 'text'");
   }

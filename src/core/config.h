@@ -12,7 +12,7 @@ namespace mp {
 struct HttpConfig {
   std::string listen = "127.0.0.1:8025";  // address:port of the HTTP API
   int threads = 0;                        // I/O threads; 0 = one per core
-  uint64_t max_body_bytes = 32ull << 20;  // largest request body accepted (413 above)
+  uint64_t max_body_bytes = 40ull << 20;  // largest request body accepted (413 above)
   int header_timeout_seconds = 30;        // time to receive a request's headers
   int body_timeout_seconds = 120;         // time to receive a request's body
   int idle_timeout_seconds = 60;          // keep-alive connection idle time before close
