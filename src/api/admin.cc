@@ -176,7 +176,7 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     if (!s.ok()) co_return ProblemResponse(s.error());
     int64_t grace = 0;
     if (const json::value* g = body.value().if_contains("grace_seconds")) {
-      if (!g->is_int64() || g->get_int64() < 0 || g->get_int64() > 30 * 86400) {
+      if (!g->is_int64() || g->get_int64() < 0 || g->get_int64() > int64_t{30} * 86400) {
         co_return ProblemResponse(MakeError(Code::kInvalidValue,
                                             "grace_seconds must be an integer from 0 to 2592000",
                                             "grace_seconds"));

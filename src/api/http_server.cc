@@ -82,7 +82,7 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
   Conn conn(std::move(socket));
   w.conns.insert(&conn);
   // The buffer's limit must hold the largest header section; bodies stream through it.
-  beast::flat_buffer buffer(64 * 1024);
+  beast::flat_buffer buffer(size_t{64} * 1024);
   for (;;) {
     conn.idle = true;
     if (draining.load()) break;

@@ -17,7 +17,7 @@ namespace json = boost::json;
 
 asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch) {
   // Not a coroutine itself: the batch moves into the store before anything suspends.
-  auto initiate = [&kv](auto handler, WriteBatch b) {
+  auto initiate = [&kv](auto handler, WriteBatch&& b) {
     using H = decltype(handler);
     auto h = std::make_shared<H>(std::move(handler));
     kv.Commit(std::move(b), [h = std::move(h)](Status s) mutable {

@@ -39,7 +39,7 @@ int main(int argc, char** argv) {
   rotate
       ->add_option("--grace-seconds", grace,
                    "keep the old keys valid this long (default 0: revoke now)")
-      ->check(CLI::Range(int64_t{0}, int64_t{30 * 86400}));
+      ->check(CLI::Range(int64_t{0}, int64_t{30} * 86400));
   CLI::App* disable = tenant->add_subcommand("disable", "disable a tenant (its keys stop working)");
   add_common(disable);
   disable->add_option("tenant_id", tenant_id, "tenant id")->required();

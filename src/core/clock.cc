@@ -19,7 +19,7 @@ class SystemClock final : public Clock {
 int64_t DaysFromCivil(int64_t y, unsigned m, unsigned d) {
   y -= m <= 2;
   const int64_t era = (y >= 0 ? y : y - 399) / 400;
-  const unsigned yoe = static_cast<unsigned>(y - era * 400);
+  const auto yoe = static_cast<unsigned>(y - era * 400);
   const unsigned doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
   const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
   return era * 146097 + static_cast<int64_t>(doe) - 719468;
@@ -37,7 +37,7 @@ bool Digits(std::string_view s, size_t pos, size_t n, int* out) {
 }
 
 std::tm UtcTm(int64_t ms) {
-  std::time_t secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+  auto secs = static_cast<std::time_t>(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
   std::tm tm{};
   gmtime_r(&secs, &tm);
   return tm;
@@ -79,7 +79,7 @@ bool ParseRfc3339(std::string_view s, int64_t* out) {
     size_t start = pos;
     int scale = 100;
     while (pos < s.size() && s[pos] >= '0' && s[pos] <= '9') {
-      frac_ms += (s[pos] - '0') * scale;
+      frac_ms += int64_t{s[pos] - '0'} * scale;
       scale /= 10;
       ++pos;
     }
@@ -94,7 +94,7 @@ bool ParseRfc3339(std::string_view s, int64_t* out) {
         !Digits(s, pos + 4, 2, &om) || oh > 23 || om > 59) {
       return false;
     }
-    offset_min = (oh * 60 + om) * (s[pos] == '-' ? -1 : 1);
+    offset_min = int64_t{oh * 60 + om} * (s[pos] == '-' ? -1 : 1);
     pos += 6;
   } else {
     return false;
@@ -102,7 +102,7 @@ bool ParseRfc3339(std::string_view s, int64_t* out) {
   if (pos != s.size()) return false;
   if (sec == 60) sec = 59;  // leap second: clamp
   int64_t days = DaysFromCivil(y, static_cast<unsigned>(mo), static_cast<unsigned>(d));
-  int64_t secs = days * 86400 + h * 3600 + mi * 60 + sec - offset_min * 60;
+  int64_t secs = days * 86400 + int64_t{h} * 3600 + int64_t{mi} * 60 + sec - offset_min * 60;
   *out = secs * 1000 + frac_ms;
   return true;
 }

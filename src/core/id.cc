@@ -25,8 +25,8 @@ struct ThreadIdState {
 };
 
 void EnsureSodium() {
-  static const bool ok = sodium_init() >= 0;
-  (void)ok;
+  static const bool kSodiumReady = sodium_init() >= 0;
+  (void)kSodiumReady;
 }
 
 }  // namespace

@@ -114,8 +114,8 @@ void Write(Level level, std::string_view event, std::initializer_list<Field> fie
   line.reserve(128);
   std::string ts = FormatRfc3339(Clock::System().NowMs());
   if (json) {
-    line.append("{\"ts\":\"").append(ts).append("\",\"level\":\"");
-    line.append(LevelName(level)).append("\",\"event\":");
+    line.append(R"({"ts":")").append(ts).append(R"(","level":")");
+    line.append(LevelName(level)).append(R"(","event":)");
     AppendJsonString(line, event);
     for (const Field& f : fields) {
       line.push_back(',');

@@ -364,7 +364,7 @@ Status CheckRaw(std::string_view raw, const std::string& field) {
     return MakeError(Code::kInvalidValue, "raw message does not start with a header field", field);
   }
   for (size_t i = 0; i < colon; ++i) {
-    unsigned char c = static_cast<unsigned char>(raw[i]);
+    auto c = static_cast<unsigned char>(raw[i]);
     if (c < 33 || c > 126) {
       return MakeError(Code::kInvalidValue, "raw message does not start with a header field",
                        field);
@@ -411,8 +411,8 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
   in.from = std::move(from.value());
 
   std::vector<Mailbox> bcc;
-  for (Status st : {p.Mailboxes(o, "to", &in.to), p.Mailboxes(o, "cc", &in.cc),
-                    p.Mailboxes(o, "bcc", &bcc), p.Mailboxes(o, "reply_to", &in.reply_to)}) {
+  for (const Status& st : {p.Mailboxes(o, "to", &in.to), p.Mailboxes(o, "cc", &in.cc),
+                           p.Mailboxes(o, "bcc", &bcc), p.Mailboxes(o, "reply_to", &in.reply_to)}) {
     if (!st.ok()) return st.error();
   }
   if (in.to.empty() && in.cc.empty() && bcc.empty()) {
@@ -474,8 +474,8 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
     e.message_id = RawMessageId(out.body);
   } else {
     std::optional<std::string> subject;
-    for (Status st : {p.String(o, "subject", &subject), p.String(o, "text", &in.text),
-                      p.String(o, "html", &in.html)}) {
+    for (const Status& st : {p.String(o, "subject", &subject), p.String(o, "text", &in.text),
+                             p.String(o, "html", &in.html)}) {
       if (!st.ok()) return st.error();
     }
     if (subject) {

@@ -69,10 +69,10 @@ bool ValidDotString(std::string_view s) {
 bool ValidQuotedString(std::string_view s) {
   if (s.size() < 2 || s.front() != '"' || s.back() != '"') return false;
   for (size_t i = 1; i + 1 < s.size(); ++i) {
-    unsigned char c = static_cast<unsigned char>(s[i]);
+    auto c = static_cast<unsigned char>(s[i]);
     if (c == '\\') {
       if (i + 2 >= s.size()) return false;
-      unsigned char n = static_cast<unsigned char>(s[++i]);
+      auto n = static_cast<unsigned char>(s[++i]);
       if (n < 32 || n > 126) return false;
     } else if (c == '"' || c < 32 || c > 126) {
       return false;

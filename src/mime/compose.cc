@@ -12,7 +12,7 @@ namespace {
 bool IsSevenBitShortLines(std::string_view s) {
   size_t line = 0;
   for (char ch : s) {
-    unsigned char c = static_cast<unsigned char>(ch);
+    auto c = static_cast<unsigned char>(ch);
     if (c >= 0x80 || c == 0) return false;
     if (c == '\r') continue;  // CR only as part of CRLF is fine; bare CR is normalized below
     if (c == '\n') {

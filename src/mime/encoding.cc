@@ -59,7 +59,7 @@ bool IsValidUtf8(std::string_view s) {
       i += 8;
     }
     if (i >= s.size()) break;
-    unsigned char c = static_cast<unsigned char>(s[i]);
+    auto c = static_cast<unsigned char>(s[i]);
     if (c < 0x80) {
       ++i;
       continue;
@@ -80,7 +80,7 @@ bool IsValidUtf8(std::string_view s) {
     }
     if (i + n > s.size()) return false;
     for (size_t k = 1; k < n; ++k) {
-      unsigned char cc = static_cast<unsigned char>(s[i + k]);
+      auto cc = static_cast<unsigned char>(s[i + k]);
       if ((cc >> 6) != 2) return false;
       cp = (cp << 6) | (cc & 0x3f);
     }
@@ -179,7 +179,7 @@ std::string QuotedPrintableEncode(std::string_view text) {
       size_t j = i;
       const size_t end = std::min(n, i + (75 - line_len));
       while (j < end) {
-        unsigned char p = static_cast<unsigned char>(text[j]);
+        auto p = static_cast<unsigned char>(text[j]);
         if (p < 33 || p > 126 || p == '=') break;
         ++j;
       }
@@ -191,7 +191,7 @@ std::string QuotedPrintableEncode(std::string_view text) {
         continue;
       }
     }
-    unsigned char c = static_cast<unsigned char>(text[i]);
+    auto c = static_cast<unsigned char>(text[i]);
     if (c == '\r' && i + 1 < n && text[i + 1] == '\n') continue;  // CRLF: handled at the LF
     if (c == '\n') {
       *o++ = '\r';
