@@ -30,13 +30,13 @@ debug: deps $(BUILD_DEBUG)/build.ninja
 	ninja -C $(BUILD_DEBUG) -j $(JOBS)
 
 asan: deps $(BUILD_ASAN)/build.ninja
-	ninja -C $(BUILD_ASAN) -j $(JOBS) mp_unit_tests
+	ninja -C $(BUILD_ASAN) -j $(JOBS) mp_unit_tests mailplane
 
 # Installs what is missing, builds, creates a first tenant (once) and starts the server.
 run: build
 	@scripts/run.sh
 
-# Unit tests under AddressSanitizer+UBSan, then integration tests against the release binary.
+# Unit tests, then integration tests against the server binary, both under AddressSanitizer+UBSan.
 test: build asan
 	@scripts/test.sh
 

@@ -112,6 +112,7 @@ export class Server {
     const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
     this.proc = proc;
     this.exit = null;
+    this.stopRequested = false;
     this.port = null;
     live.add(proc);
     this.exited = new Promise((resolve) => {
@@ -174,6 +175,7 @@ export class Server {
   async stop({ signal = 'SIGTERM', timeoutMs = 20000 } = {}) {
     if (!this.proc) return null;
     if (this.exit) return { ...this.exit, timedOut: false };
+    this.stopRequested = true;
     this.proc.kill(signal);
     let timer;
     const timedOut = await Promise.race([
@@ -200,11 +202,28 @@ export class Server {
   }
 
   // Stops the server (if running) and removes the temp directory we created.
+  // A server that exits on its own, or does not exit 0 on SIGTERM (a crash, a sanitizer report,
+  // a hang past the grace period), fails the test file here.
   async cleanup() {
+    let result = null;
+    let unexpected = false;
     try {
-      if (this.running) await this.stop();
+      if (this.running) {
+        this.stopRequested = false;
+        result = await this.stop();
+      } else if (this.exit && !this.stopRequested) {
+        result = this.exit;
+        unexpected = true;
+      }
     } finally {
       if (this.ownsRoot) removeDir(this.root);
+    }
+    if (result && (unexpected || result.code !== 0 || result.timedOut)) {
+      throw new Error(
+        `mailplane did not shut down cleanly (code ${result.code}, signal ${result.signal}, ` +
+          `timed out ${!!result.timedOut}, ${unexpected ? 'exited on its own' : 'on SIGTERM'}); ` +
+          `last log lines:\n${this.logs.slice(-20).join('\n')}`,
+      );
     }
   }
 
