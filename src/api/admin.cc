@@ -61,7 +61,10 @@ json::object IssuedView(const IssuedKey& k) {
   return o;
 }
 
+}  // namespace
+
 bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
+  if (ctx.config.admin.token.empty()) return false;
   std::string_view token = BearerToken(req);
   // Compare digests so the time taken says nothing about the token.
   std::string a = Sha256(token), b = Sha256(ctx.config.admin.token);
@@ -69,6 +72,8 @@ bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
   for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
   return diff == 0 && !token.empty();
 }
+
+namespace {
 
 // Parses an optional JSON object body; empty body = {}.
 Result<json::object> BodyObject(const HttpRequest& req) {

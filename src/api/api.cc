@@ -88,6 +88,29 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
 
 }  // namespace
 
+std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, const HttpRequest& req) {
+  std::optional<HttpResponse> refused;
+  const std::string& p = req.path;
+  if (p.rfind("/v1/admin/", 0) == 0) {
+    if (ctx.config.admin.token.empty()) {
+      refused = ProblemResponse(
+          MakeError(Code::kNotFound, "the admin API is disabled (set admin.token to enable it)"));
+    } else if (!AdminAuthorized(ctx, req)) {
+      refused = ProblemResponse(MakeError(Code::kUnauthorized, "missing or invalid admin token"));
+    }
+  } else if (p.rfind("/v1/messages", 0) == 0) {
+    auto tenant = ctx.tenants.Authenticate(BearerToken(req));
+    if (!tenant.ok()) refused = ProblemResponse(tenant.error());
+  }
+  if (refused) {
+    Metrics::Global()
+        .GetCounter("mailplane_http_requests_total", "HTTP requests by route and status",
+                    {{"route", "refused_before_body"}, {"status", std::to_string(refused->status)}})
+        .Inc();
+  }
+  return refused;
+}
+
 asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req) {
   std::string route;
   HttpResponse r = co_await Route(ctx, req, &route);

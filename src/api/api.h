@@ -12,6 +12,7 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <optional>
 
 #include "api/http_types.h"
 #include "core/config.h"
@@ -34,5 +35,9 @@ struct ApiContext {
 };
 
 boost::asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req);
+
+// Runs on a request's headers before its body is read: refuses requests to authenticated routes
+// whose credentials are wrong, so no unauthenticated body is ever buffered.
+std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, const HttpRequest& req);
 
 }  // namespace mp

@@ -29,6 +29,9 @@ Status RequireJson(const HttpRequest& req);
 
 HttpResponse JsonResponse(int status, std::string body);
 
+// Whether the request carries the configured admin token (never true when none is configured).
+bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req);
+
 // The token of an "Authorization: Bearer <token>" header, trimmed; empty if there is none.
 std::string_view BearerToken(const HttpRequest& req);
 

@@ -39,6 +39,7 @@ struct Worker {
 struct HttpServer::Impl {
   HttpConfig config;
   Handler handler;
+  Precheck precheck;
   std::vector<std::unique_ptr<Worker>> workers;
   std::vector<asio::executor_work_guard<asio::io_context::executor_type>> guards;
   std::unique_ptr<tcp::acceptor> acceptor;
@@ -78,8 +79,20 @@ HttpResponse TooLarge(uint64_t limit) {
 }  // namespace
 
 asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
-  socket.set_option(tcp::no_delay(true));
+  beast::error_code opt_ec;
+  socket.set_option(tcp::no_delay(true), opt_ec);
   Conn conn(std::move(socket));
+  // Unregisters on every way out of this coroutine, exceptions included: Stop() and Drain() walk
+  // w.conns and must never see a destroyed connection.
+  struct Registration {
+    Worker& w;
+    Conn* c;
+    std::atomic<int>& connections;
+    ~Registration() {
+      w.conns.erase(c);
+      connections.fetch_sub(1);
+    }
+  } registration{w, &conn, connections};
   w.conns.insert(&conn);
   // The buffer's limit must hold the largest header section; bodies stream through it.
   beast::flat_buffer buffer(size_t{64} * 1024);
@@ -114,7 +127,11 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
       break;
     }
     conn.idle = false;
-    in_flight.fetch_add(1);
+    struct InFlight {
+      std::atomic<int>& n;
+      explicit InFlight(std::atomic<int>& count) : n(count) { n.fetch_add(1); }
+      ~InFlight() { n.fetch_sub(1); }
+    } in_flight_guard(in_flight);
     auto& hdr = parser.get();
     unsigned version = hdr.version();
     bool keep_alive = hdr.keep_alive();
@@ -122,17 +139,34 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
       // Refuse without reading the body: the client is told at once and the connection closes.
       HttpResponse r = TooLarge(config.max_body_bytes);
       co_await WriteResponse(conn.stream, r, false, version);
-      in_flight.fetch_sub(1);
       break;
+    }
+    // The request as far as it is known: handlers may refuse it before its body is read.
+    HttpRequest hr;
+    hr.method = std::string(hdr.method_string());
+    std::string_view target = hdr.target();
+    size_t q = target.find('?');
+    hr.path = std::string(target.substr(0, q));
+    if (q != std::string_view::npos) hr.query = std::string(target.substr(q + 1));
+    hr.headers.reserve(8);
+    for (const auto& f : hdr) {
+      std::string name(f.name_string());
+      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      hr.headers.emplace_back(std::move(name), std::string(f.value()));
+    }
+    if (precheck && !parser.is_done()) {
+      if (std::optional<HttpResponse> early = precheck(hr)) {
+        // Refused on its headers alone (e.g. no valid key): answer and close without reading
+        // the body, so an unauthenticated client cannot make the server buffer it.
+        co_await WriteResponse(conn.stream, *early, false, version);
+        break;
+      }
     }
     if (beast::iequals(hdr[http::field::expect], "100-continue")) {
       http::response<http::empty_body> cont{http::status::continue_, version};
       conn.stream.expires_after(std::chrono::seconds(config.body_timeout_seconds));
       auto [wec, wn] = co_await http::async_write(conn.stream, cont, kTuple);
-      if (wec) {
-        in_flight.fetch_sub(1);
-        break;
-      }
+      if (wec) break;
     }
     if (!parser.is_done()) {
       conn.stream.expires_after(std::chrono::seconds(config.body_timeout_seconds));
@@ -147,36 +181,28 @@ asio::awaitable<void> HttpServer::Impl::Serve(Worker& w, tcp::socket socket) {
               MakeError(Code::kBadRequest, "malformed HTTP request body: " + bec.message()));
           co_await WriteResponse(conn.stream, r, false, version);
         }
-        in_flight.fetch_sub(1);
         break;
       }
     }
-    http::request<http::string_body> req = parser.release();
-    HttpRequest hr;
-    hr.method = std::string(req.method_string());
-    std::string_view target = req.target();
-    size_t q = target.find('?');
-    hr.path = std::string(target.substr(0, q));
-    if (q != std::string_view::npos) hr.query = std::string(target.substr(q + 1));
-    hr.headers.reserve(8);
-    for (const auto& f : req) {
-      std::string name(f.name_string());
-      for (char& c : name) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-      hr.headers.emplace_back(std::move(name), std::string(f.value()));
+    hr.body = std::move(parser.get().body());
+    HttpResponse r;
+    try {
+      r = co_await handler(hr);
+    } catch (const std::exception& e) {
+      // No exceptions on the data plane by design; if one escapes anyway (allocation failure, a
+      // bug), this request fails alone and the connection closes cleanly.
+      log::Error("http.handler_exception", {{"path", hr.path}, {"what", e.what()}});
+      r = ProblemResponse(MakeError(Code::kInternal, "internal error"));
+      keep_alive = false;
     }
-    hr.body = std::move(req.body());
-    HttpResponse r = co_await handler(hr);
     bool again = keep_alive && !draining.load();
     conn.stream.expires_after(std::chrono::seconds(config.body_timeout_seconds));
     beast::error_code wec =
         co_await WriteResponse(conn.stream, r, again, version, hr.method == "HEAD");
-    in_flight.fetch_sub(1);
     if (wec || !again) break;
   }
-  w.conns.erase(&conn);
   beast::error_code ignored;
   conn.stream.socket().shutdown(tcp::socket::shutdown_send, ignored);
-  connections.fetch_sub(1);
 }
 
 asio::awaitable<void> HttpServer::Impl::Accept() {
@@ -203,10 +229,11 @@ asio::awaitable<void> HttpServer::Impl::Accept() {
   }
 }
 
-HttpServer::HttpServer(const HttpConfig& config, Handler handler)
+HttpServer::HttpServer(const HttpConfig& config, Handler handler, Precheck precheck)
     : impl_(std::make_unique<Impl>()) {
   impl_->config = config;
   impl_->handler = std::move(handler);
+  impl_->precheck = std::move(precheck);
   int n = config.threads > 0 ? config.threads
                              : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   for (int i = 0; i < n; ++i) {

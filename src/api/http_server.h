@@ -15,6 +15,7 @@
 #include <boost/asio/io_context.hpp>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include "api/http_types.h"
@@ -26,8 +27,10 @@ namespace mp {
 class HttpServer {
  public:
   using Handler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest&)>;
+  // Sees a request before its body is read (body empty); a response refuses it at once.
+  using Precheck = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
 
-  HttpServer(const HttpConfig& config, Handler handler);
+  HttpServer(const HttpConfig& config, Handler handler, Precheck precheck = {});
   ~HttpServer();
 
   // Binds and starts the I/O threads. Fails if the address cannot be bound.

@@ -121,6 +121,15 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
   if (!s.ok()) co_return ProblemResponse(s.error());
   std::string idem_key;
   std::string request_hash;
+  // Releases an in-flight Idempotency-Key on every way out, exceptions included.
+  struct KeyRelease {
+    Idempotency* idem = nullptr;
+    const std::string* tenant = nullptr;
+    const std::string* key = nullptr;
+    ~KeyRelease() {
+      if (idem) idem->Release(*tenant, *key);
+    }
+  } release;
   if (req.HasHeader("idempotency-key")) {
     idem_key = std::string(req.Header("idempotency-key"));
     s = Idempotency::CheckKey(idem_key);
@@ -133,22 +142,20 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
       r.headers.emplace_back("Idempotent-Replayed", "true");
       co_return r;
     }
+    release.tenant = &tenant_id;
+    release.key = &idem_key;
+    release.idem = &ctx.idempotency;
   }
-  // From here on the key (if any) is in flight and must be released on every path.
   unsigned char arena[16384];
   json::monotonic_resource mr(arena, sizeof arena);
   auto parsed = ParseJson(req.body, &mr);
   Result<Built> built = parsed.ok() ? build(parsed.value()) : Result<Built>(parsed.error());
-  if (!built.ok()) {
-    if (!idem_key.empty()) ctx.idempotency.Release(tenant_id, idem_key);
-    co_return ProblemResponse(built.error());
-  }
+  if (!built.ok()) co_return ProblemResponse(built.error());
   if (!idem_key.empty()) {
     ctx.idempotency.Record(built.value().batch, tenant_id, idem_key, request_hash, 202,
                            built.value().body);
   }
   s = co_await AsyncCommit(ctx.kv, std::move(built.value().batch));
-  if (!idem_key.empty()) ctx.idempotency.Release(tenant_id, idem_key);
   if (!s.ok()) {
     log::Error("submit.commit_failed", {{"tenant", tenant_id}, {"reason", s.error().detail}});
     co_return ProblemResponse(s.error());

@@ -49,7 +49,11 @@ class Housekeeping {
     while (!stop_) {
       lock.unlock();
       auto n = idem_.Purge();
-      if (n.ok() && n.value() > 0) log::Info("idempotency.purged", {{"records", n.value()}});
+      if (!n.ok()) {
+        log::Error("idempotency.purge_failed", {{"error", n.error().detail}});
+      } else if (n.value() > 0) {
+        log::Info("idempotency.purged", {{"records", n.value()}});
+      }
       lock.lock();
       cv_.wait_for(lock, std::chrono::minutes(10), [this] { return stop_; });
     }
@@ -99,7 +103,9 @@ int RunServe(const Config& config) {
   boost::asio::thread_pool blocking(1);
   std::atomic<bool> draining{false};
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
-  HttpServer server(config.http, [&ctx](HttpRequest& req) { return HandleRequest(ctx, req); });
+  HttpServer server(
+      config.http, [&ctx](HttpRequest& req) { return HandleRequest(ctx, req); },
+      [&ctx](const HttpRequest& req) { return PrecheckRequest(ctx, req); });
   if (Status s = server.Start(); !s.ok()) {
     log::Error("serve.listen_failed", {{"error", s.error().detail}});
     return 1;

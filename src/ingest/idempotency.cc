@@ -1,5 +1,7 @@
 #include "ingest/idempotency.h"
 
+#include <vector>
+
 #include "core/clock.h"
 #include "core/id.h"
 
@@ -73,6 +75,44 @@ void Idempotency::Record(WriteBatch& batch, std::string_view tenant_id, std::str
   AddIdempotencyPut(batch, tenant_id, key, r);
 }
 
-Result<uint64_t> Idempotency::Purge() { return PurgeIdempotency(kv_, clock_.NowMs() - ttl_ms_); }
+Result<uint64_t> Idempotency::Purge() {
+  constexpr size_t kChunk = 10000;  // keys deleted per write: bounded memory and write size
+  const int64_t cutoff = clock_.NowMs() - ttl_ms_;
+  uint64_t deleted = 0;
+  for (;;) {
+    std::vector<std::string> expired;
+    Status s = kv_.Scan(Column::kIdempotency, "", [&](std::string_view k, std::string_view v) {
+      auto rec = DecodeIdempotency(v);
+      if (!rec || rec->created_ms < cutoff) expired.emplace_back(k);
+      return expired.size() < kChunk;
+    });
+    if (!s.ok()) return s.error();
+    // Claim each key as if a request were using it, then re-read it: a request that reused the key
+    // since the scan has written a fresh record, which must survive.
+    std::vector<std::string> claimed;
+    WriteBatch batch;
+    for (std::string& slot : expired) {
+      {
+        std::lock_guard lock(mu_);
+        if (!in_flight_.insert(slot).second) continue;
+      }
+      claimed.push_back(slot);
+      auto current = kv_.Get(Column::kIdempotency, slot);
+      if (!current.ok() || !current.value()) continue;
+      auto rec = DecodeIdempotency(*current.value());
+      if (!rec || rec->created_ms < cutoff) batch.Delete(Column::kIdempotency, slot);
+    }
+    size_t n = batch.ops().size();
+    Status c = batch.empty() ? Status::Ok() : kv_.CommitAndWait(std::move(batch));
+    {
+      std::lock_guard lock(mu_);
+      for (const std::string& slot : claimed) in_flight_.erase(slot);
+    }
+    if (!c.ok()) return c.error();
+    deleted += n;
+    if (expired.size() < kChunk || n == 0) break;
+  }
+  return deleted;
+}
 
 }  // namespace mp

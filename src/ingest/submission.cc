@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <boost/json.hpp>
 #include <set>
+#include <vector>
 
 #include "core/clock.h"
 #include "core/id.h"
@@ -39,6 +40,38 @@ bool IEquals(std::string_view a, std::string_view b) {
            return std::tolower(static_cast<unsigned char>(x)) ==
                   std::tolower(static_cast<unsigned char>(y));
          });
+}
+
+// [day-of-week ","] day month year hour ":" minute [":" second] zone (RFC 5322 section 3.3).
+bool LooksLikeRfc5322Date(std::string_view v) {
+  static constexpr std::string_view kMonths[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
+                                                 "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
+  std::vector<std::string_view> parts;
+  size_t i = 0;
+  while (i < v.size()) {
+    while (i < v.size() && v[i] == ' ') ++i;
+    size_t j = v.find(' ', i);
+    if (j == std::string_view::npos) j = v.size();
+    if (j > i) parts.push_back(v.substr(i, j - i));
+    i = j;
+  }
+  size_t k = 0;
+  if (!parts.empty() && parts[0].size() == 4 && parts[0][3] == ',') k = 1;
+  if (parts.size() != k + 5) return false;
+  auto digits = [](std::string_view d, size_t lo, size_t hi) {
+    return d.size() >= lo && d.size() <= hi &&
+           std::all_of(d.begin(), d.end(), [](char c) { return c >= '0' && c <= '9'; });
+  };
+  if (!digits(parts[k], 1, 2) || !digits(parts[k + 2], 4, 4)) return false;
+  if (std::find(std::begin(kMonths), std::end(kMonths), parts[k + 1]) == std::end(kMonths)) {
+    return false;
+  }
+  std::string_view t = parts[k + 3];
+  if (!(t.size() == 5 || t.size() == 8) || t[2] != ':' || (t.size() == 8 && t[5] != ':')) {
+    return false;
+  }
+  std::string_view z = parts[k + 4];
+  return z.size() == 5 && (z[0] == '+' || z[0] == '-') && digits(z.substr(1), 4, 4);
 }
 
 class Parser {
@@ -143,6 +176,13 @@ class Parser {
                            "header name may only contain printable ASCII other than ':'", field);
         }
       }
+      for (const auto& [seen, unused] : in->headers) {
+        if (IEquals(seen, name)) {
+          return MakeError(Code::kInvalidValue,
+                           "header " + std::string(name) + " is given twice (names ignore case)",
+                           field);
+        }
+      }
       for (std::string_view r : kReservedHeaders) {
         if (IEquals(name, r)) {
           return MakeError(Code::kInvalidValue,
@@ -163,9 +203,11 @@ class Parser {
         }
         *message_id = std::string(value.substr(1, value.size() - 2));
       }
-      if (IEquals(name, "Date")) {
-        // Kept as given; a Date header must at least not be empty.
-        if (value.empty()) return MakeError(Code::kInvalidValue, "Date must not be empty", field);
+      if (IEquals(name, "Date") && !LooksLikeRfc5322Date(value)) {
+        return MakeError(Code::kInvalidValue,
+                         "Date must be an RFC 5322 date-time such as "
+                         "\"Tue, 24 Nov 2026 10:00:00 +0000\"",
+                         field);
       }
       in->headers.emplace_back(std::string(name), std::string(value));
     }
@@ -220,13 +262,26 @@ class Parser {
         return MakeError(Code::kInvalidValue, "content_type must be type/subtype",
                          base + ".content_type");
       }
+      // RFC 2046 allows only 7bit, 8bit or binary for these, and attachments are base64.
+      std::string lower_type = att.content_type;
+      for (char& ch : lower_type)
+        ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+      if (lower_type.rfind("multipart/", 0) == 0 || lower_type.rfind("message/", 0) == 0) {
+        return MakeError(Code::kInvalidValue,
+                         "multipart/* and message/* cannot be attachments; send the message as raw "
+                         "or attach it as application/octet-stream",
+                         base + ".content_type");
+      }
       if (!att.content_id.empty()) {
         if (att.content_id.front() == '<' && att.content_id.back() == '>') {
           att.content_id = att.content_id.substr(1, att.content_id.size() - 2);
         }
-        if (att.content_id.empty() ||
-            att.content_id.find_first_of("<> \t\"") != std::string::npos) {
-          return MakeError(Code::kInvalidValue, "content_id must be an id without spaces",
+        bool printable = std::all_of(att.content_id.begin(), att.content_id.end(),
+                                     [](char ch) { return ch > 32 && ch < 127; });
+        if (att.content_id.empty() || !printable ||
+            att.content_id.find_first_of("<>\"") != std::string::npos) {
+          return MakeError(Code::kInvalidValue,
+                           "content_id must be printable ASCII without spaces, quotes or <>",
                            base + ".content_id");
         }
       }
@@ -371,8 +426,15 @@ Status CheckRaw(std::string_view raw, const std::string& field) {
     }
   }
   size_t line = 0;
-  for (char ch : raw) {
+  for (size_t i = 0; i < raw.size(); ++i) {
+    char ch = raw[i];
     if (ch == '\0') return MakeError(Code::kInvalidValue, "raw message contains NUL", field);
+    if (ch == '\r') {
+      if (i + 1 >= raw.size() || raw[i + 1] != '\n') {
+        return MakeError(Code::kInvalidValue, "raw message contains a bare CR", field);
+      }
+      continue;  // part of CRLF: not counted in the line
+    }
     if (ch == '\n') {
       line = 0;
     } else if (++line > 998) {
@@ -489,6 +551,22 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
                          p.Field(body == &in.text ? "text" : "html"));
       }
     }
+    // A lower bound of the encoded size, before any work: bodies encode to at least their own
+    // size and attachments to at least their base64 text.
+    uint64_t at_least = (in.text ? in.text->size() : 0) + (in.html ? in.html->size() : 0);
+    if (const json::value* atts = o.if_contains("attachments"); atts && atts->is_array()) {
+      for (const json::value& a : atts->get_array()) {
+        const json::value* c = a.is_object() ? a.get_object().if_contains("content") : nullptr;
+        if (c && c->is_string()) at_least += c->get_string().size();
+      }
+    }
+    if (at_least > limits.max_message_bytes) {
+      return MakeError(Code::kMessageTooLarge,
+                       "the message is at least " + std::to_string(at_least) +
+                           " bytes encoded; the limit is " +
+                           std::to_string(limits.max_message_bytes),
+                       path.empty() ? std::string() : std::string(path));
+    }
     std::string user_message_id;
     s = p.Headers(o, &in, &user_message_id);
     if (!s.ok()) return s.error();
@@ -520,8 +598,10 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
   auto add = [&](const std::vector<Mailbox>& list, RecipientKind kind) {
     for (const Mailbox& m : list) {
       std::string addr = m.Address();
-      std::string key = addr;
-      std::transform(key.begin(), key.end(), key.begin(), ::tolower);
+      // Local parts are case-sensitive (RFC 5321 section 2.4); domains are not.
+      std::string domain = m.domain;
+      std::transform(domain.begin(), domain.end(), domain.begin(), ::tolower);
+      std::string key = m.local + "@" + domain;
       if (!seen.insert(key).second) continue;
       e.recipients.push_back({std::move(addr), kind,
                               scheduled ? RecipientStatus::kScheduled : RecipientStatus::kQueued});

@@ -1,5 +1,6 @@
 #include "mime/address.h"
 
+#include <arpa/inet.h>
 #include <idn2.h>
 
 #include <cstdlib>
@@ -162,8 +163,9 @@ Result<Mailbox> ParseAddress(std::string_view text, std::string_view field) {
     std::string_view lit = domain.substr(1, domain.size() - 2);
     bool ok = ValidIpv4(lit);
     if (!ok && lit.substr(0, 5) == "IPv6:") {
-      ok = lit.size() > 5 &&
-           lit.find_first_not_of("0123456789abcdefABCDEF:.", 5) == std::string_view::npos;
+      std::string v6(lit.substr(5));
+      in6_addr addr6;
+      ok = inet_pton(AF_INET6, v6.c_str(), &addr6) == 1;
     }
     if (!ok) return Invalid(field, "address literal '" + std::string(domain) + "' is not valid");
     m.domain = std::string(domain);

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <vector>
 
 #include "core/id.h"
 #include "mime/encoding.h"
@@ -67,21 +68,23 @@ class Composer {
 
   void AttachmentPart(const Attachment& a, bool is_inline) {
     std::string ct = a.content_type;
-    if (!a.filename.empty()) ct += "; name=" + QuotedParam(a.filename);
+    if (!a.filename.empty()) ct += "; " + Param("name", a.filename);
     AppendHeader(out_, "Content-Type", ct);
     out_.append("Content-Transfer-Encoding: base64\r\n");
     std::string disp = is_inline ? "inline" : "attachment";
-    if (!a.filename.empty()) disp += "; filename=" + QuotedParam(a.filename);
+    if (!a.filename.empty()) disp += "; " + Param("filename", a.filename);
     AppendHeader(out_, "Content-Disposition", disp);
     if (!a.content_id.empty()) out_.append("Content-ID: <").append(a.content_id).append(">\r\n");
     out_.append("\r\n").append(Base64EncodeMime(a.content));
   }
 
   // Opens a multipart: the Content-Type header and the blank line; returns the boundary.
-  std::string OpenMultipart(std::string_view subtype) {
+  // extra: more parameters, each starting with "; ".
+  std::string OpenMultipart(std::string_view subtype, std::string_view extra = {}) {
     std::string b = NewBoundary();
     out_.append("Content-Type: multipart/")
         .append(subtype)
+        .append(extra)
         .append("; boundary=\"")
         .append(b)
         .append("\"\r\n\r\n");
@@ -91,17 +94,39 @@ class Composer {
   void Close(const std::string& b) { out_.append("\r\n--").append(b).append("--\r\n"); }
 
  private:
-  // A parameter value: quoted-string when ASCII, RFC 2047 inside quotes otherwise (what mail
-  // clients send and parsers accept; RFC 2231 is the strict form and is less widely read).
-  static std::string QuotedParam(std::string_view v) {
-    std::string enc = EncodeUnstructured(v);
-    std::string out = "\"";
-    for (char c : enc) {
-      if (c == '"' || c == '\\') out.push_back('\\');
-      if (c == '\r' || c == '\n') continue;  // fold points of encoded words: keep words spaced
-      out.push_back(c);
+  // A parameter: name="value" when the value is printable ASCII; otherwise RFC 2231 form,
+  // name*0*=utf-8''%XX...; name*1*=... with sections short enough to fold between (RFC 2047
+  // encoded words are not allowed inside parameters).
+  static std::string Param(std::string_view name, std::string_view v) {
+    bool ascii = std::all_of(v.begin(), v.end(), [](char c) { return c >= 32 && c < 127; });
+    if (ascii) {
+      std::string out = std::string(name) + "=\"";
+      for (char c : v) {
+        if (c == '"' || c == '\\') out.push_back('\\');
+        out.push_back(c);
+      }
+      out.push_back('"');
+      return out;
     }
-    out.push_back('"');
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::vector<std::string> sections(1);
+    for (unsigned char c : v) {
+      bool plain = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                   c == '.' || c == '-' || c == '_';
+      if (sections.back().size() >= 60) sections.emplace_back();
+      if (plain) {
+        sections.back().push_back(static_cast<char>(c));
+      } else {
+        sections.back().append({'%', kHex[c >> 4], kHex[c & 15]});
+      }
+    }
+    std::string out;
+    for (size_t i = 0; i < sections.size(); ++i) {
+      if (i) out.append("; ");
+      out.append(name).append("*").append(std::to_string(i)).append("*=");
+      if (i == 0) out.append("utf-8''");
+      out.append(sections[i]);
+    }
     return out;
   }
 
@@ -167,7 +192,7 @@ std::string ComposeMessage(const ComposeInput& in) {
       c.TextPart("html", *in.html);
       return;
     }
-    std::string related = c.OpenMultipart("related");
+    std::string related = c.OpenMultipart("related", "; type=\"text/html\"");
     c.Delimiter(related);
     c.TextPart("html", *in.html);
     for (const Attachment* a : inline_parts) {

@@ -256,8 +256,18 @@ std::string EncodePhrase(std::string_view name) {
 }
 
 void AppendHeader(std::string& out, std::string_view name, std::string_view value) {
-  out.append(name).append(": ");
-  size_t line_len = name.size() + 2;
+  out.append(name).append(":");
+  size_t line_len = name.size() + 1;
+  // An encoded word that would not fit on the first line (RFC 2047 section 2: 76 characters)
+  // starts on the next one.
+  size_t first_end = std::min(value.find(' '), value.find("\r\n"));
+  if (first_end == std::string_view::npos) first_end = value.size();
+  if (value.substr(0, 2) == "=?" && line_len + 1 + first_end > 76) {
+    out.append("\r\n");
+    line_len = 0;
+  }
+  out.push_back(' ');
+  ++line_len;
   // Split the value at existing fold points (CRLF SP from encoded words) and at spaces.
   size_t i = 0;
   while (i < value.size()) {
@@ -272,7 +282,9 @@ void AppendHeader(std::string& out, std::string_view name, std::string_view valu
     size_t end = std::min(next_space, next_fold);
     if (end == std::string_view::npos) end = value.size();
     std::string_view word = value.substr(i, end - i);
-    if (line_len + word.size() > 78 && line_len > 1 && word.front() == ' ') {
+    // Fold only before a word with something in it: a line of nothing but whitespace would end
+    // the header for some readers (RFC 5322 section 3.2.2).
+    if (line_len + word.size() > 78 && line_len > 1 && word.front() == ' ' && word.size() > 1) {
       out.append("\r\n");  // the word's own leading space becomes the fold's whitespace
       line_len = 0;
     }

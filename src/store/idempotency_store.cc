@@ -51,23 +51,4 @@ Result<std::optional<IdempotencyRecord>> ReadIdempotency(KvStore& kv, std::strin
   return rec;
 }
 
-Result<uint64_t> PurgeIdempotency(KvStore& kv, int64_t cutoff_ms) {
-  WriteBatch batch;
-  uint64_t n = 0;
-  Status s = kv.Scan(Column::kIdempotency, "", [&](std::string_view k, std::string_view v) {
-    auto rec = DecodeIdempotency(v);
-    if (!rec || rec->created_ms < cutoff_ms) {
-      batch.Delete(Column::kIdempotency, std::string(k));
-      ++n;
-    }
-    return true;
-  });
-  if (!s.ok()) return s.error();
-  if (!batch.empty()) {
-    Status c = kv.CommitAndWait(std::move(batch));
-    if (!c.ok()) return c.error();
-  }
-  return n;
-}
-
 }  // namespace mp

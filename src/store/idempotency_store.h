@@ -26,7 +26,5 @@ void AddIdempotencyPut(WriteBatch& batch, std::string_view tenant_id, std::strin
                        const IdempotencyRecord& r);
 Result<std::optional<IdempotencyRecord>> ReadIdempotency(KvStore& kv, std::string_view tenant_id,
                                                          std::string_view key);
-// Deletes every record created before cutoff_ms. Returns how many were deleted.
-Result<uint64_t> PurgeIdempotency(KvStore& kv, int64_t cutoff_ms);
 
 }  // namespace mp

@@ -77,7 +77,7 @@ test('a composed message is accepted, readable and composed faithfully as MIME',
   const message = {
     from: 'Jürgen Groß <juergen@example.com>',
     to: ['Zoë Ünal <zoe@bücher.example>', 'plain@example.org'],
-    cc: ['"Doe, Jane" <jane@example.net>', 'PLAIN@example.org'],
+    cc: ['"Doe, Jane" <jane@example.net>', 'plain@EXAMPLE.ORG'],
     bcc: ['hidden.bcc@example.com'],
     reply_to: 'replies@example.com',
     subject,
@@ -178,10 +178,10 @@ test('a composed message is accepted, readable and composed faithfully as MIME',
     { address: 'plain@example.org', name: '' },
   ]);
   assert.match(fields.find(([n]) => n === 'To')[1], /<zoe@xn--bcher-kva\.example>/);
-  // Headers show what was written; only the envelope drops the duplicate address.
+  // Headers show what was written; only the envelope drops the duplicate (domains ignore case).
   assert.deepEqual(p.cc.value, [
     { address: 'jane@example.net', name: 'Doe, Jane' },
-    { address: 'PLAIN@example.org', name: '' },
+    { address: 'plain@EXAMPLE.ORG', name: '' },
   ]);
   assert.deepEqual(p.replyTo.value, [{ address: 'replies@example.com', name: '' }]);
   assert.equal(p.bcc, undefined);

@@ -25,6 +25,11 @@
 namespace mp {
 namespace {
 
+// Bytes of queued writes beyond which Commit() refuses with kOverloaded (backpressure), and the
+// most bytes folded into one synced write.
+constexpr size_t kMaxPendingBytes = size_t{1} << 30;
+constexpr size_t kMaxGroupBytes = size_t{64} << 20;
+
 class RocksDbStore final : public KvStore {
  public:
   RocksDbStore(const SpoolConfig& config) : config_(config) {}
@@ -83,11 +88,14 @@ class RocksDbStore final : public KvStore {
         done(MakeError(Code::kShuttingDown, "store is closing"));
         return;
       }
-      if (pending_.size() >= static_cast<size_t>(config_.max_pending_writes)) {
+      size_t bytes = batch.ByteSize();
+      if (pending_.size() >= static_cast<size_t>(config_.max_pending_writes) ||
+          (pending_bytes_ + bytes > kMaxPendingBytes && !pending_.empty())) {
         lock.unlock();
         done(MakeError(Code::kOverloaded, "too many writes waiting for the disk"));
         return;
       }
+      pending_bytes_ += bytes;
       pending_.push_back({std::move(batch), std::move(done)});
     }
     cv_.notify_one();
@@ -140,7 +148,10 @@ class RocksDbStore final : public KvStore {
     }
     cv_.notify_one();
     if (writer_.joinable()) writer_.join();
-    if (db_) db_->FlushWAL(true);
+    if (db_) {
+      rocksdb::Status s = db_->FlushWAL(true);
+      if (!s.ok()) log::Error("store.flush_wal_failed", {{"reason", s.ToString()}});
+    }
   }
 
  private:
@@ -164,9 +175,16 @@ class RocksDbStore final : public KvStore {
         std::unique_lock lock(mu_);
         cv_.wait(lock, [this] { return closing_ || !pending_.empty(); });
         if (pending_.empty()) return;  // closing and drained
+        // A group ends at group_commit_max_writes batches or kMaxGroupBytes, whichever comes
+        // first (always at least one batch), so one sync never carries an unbounded write.
         size_t n = std::min(pending_.size(), static_cast<size_t>(config_.group_commit_max_writes));
+        size_t group_bytes = 0;
         work.clear();
         for (size_t i = 0; i < n; ++i) {
+          size_t b = pending_.front().batch.ByteSize();
+          if (!work.empty() && group_bytes + b > kMaxGroupBytes) break;
+          group_bytes += b;
+          pending_bytes_ -= b;
           work.push_back(std::move(pending_.front()));
           pending_.pop_front();
         }
@@ -204,6 +222,7 @@ class RocksDbStore final : public KvStore {
   std::mutex mu_;
   std::condition_variable cv_;
   std::deque<Pending> pending_;
+  size_t pending_bytes_ = 0;  // ByteSize() of everything in pending_
   bool closing_ = false;
   std::thread writer_;
 };

@@ -85,3 +85,28 @@ TEST(IdempotencyKey, Validation) {
 
 }  // namespace
 }  // namespace mp
+
+namespace mp {
+namespace {
+
+TEST_F(IdempotencyTest, PurgeLeavesAKeyInUseAlone) {
+  std::string h = Idempotency::RequestHash("POST", "/v1/messages", "{}");
+  ASSERT_TRUE(idem_->Begin("t", "k", h).ok());
+  Complete("t", "k", h, "old");
+  clock_.Advance(int64_t{25} * 3600 * 1000);  // the record is now expired
+  // A new request takes the key (its record will replace the expired one): purge must not delete.
+  std::string h2 = Idempotency::RequestHash("POST", "/v1/messages", "{2}");
+  auto begun = idem_->Begin("t", "k", h2);
+  ASSERT_TRUE(begun.ok());
+  auto purged = idem_->Purge();
+  ASSERT_TRUE(purged.ok());
+  EXPECT_EQ(purged.value(), 0u);
+  Complete("t", "k", h2, "new");
+  auto replay = idem_->Begin("t", "k", h2);
+  ASSERT_TRUE(replay.ok());
+  ASSERT_TRUE(replay.value());
+  EXPECT_EQ(replay.value()->response_body, "new");
+}
+
+}  // namespace
+}  // namespace mp

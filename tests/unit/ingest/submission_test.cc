@@ -27,16 +27,19 @@ Error Fails(std::string_view body, LimitsConfig limits = {}) {
 
 TEST(Submission, MinimalMessageIsQueuedWithEnvelope) {
   auto r = Prepare(R"({"from":"Al <al@example.com>","to":["b@example.org"],"cc":"c@example.org",
-                       "bcc":["d@example.org","B@example.org"],"subject":"Hi","text":"body",
-                       "tags":["t1"],"metadata":{"k":"v"}})");
+                       "bcc":["d@example.org","b@EXAMPLE.org","B@example.org"],"subject":"Hi",
+                       "text":"body","tags":["t1"],"metadata":{"k":"v"}})");
   ASSERT_TRUE(r.ok()) << r.error().detail;
   const Envelope& e = r.value().envelope;
   EXPECT_EQ(e.status, MessageStatus::kQueued);
   EXPECT_EQ(e.mail_from, "al@example.com");
   EXPECT_EQ(e.tenant_id, "tn_a");
-  ASSERT_EQ(e.recipients.size(), 3u);  // B@example.org duplicates b@example.org
+  // b@EXAMPLE.org is b@example.org (domains ignore case); B@example.org is another mailbox
+  // (local parts are case-sensitive, RFC 5321 section 2.4).
+  ASSERT_EQ(e.recipients.size(), 4u);
   EXPECT_EQ(e.recipients[0].address, "b@example.org");
   EXPECT_EQ(e.recipients[1].kind, RecipientKind::kCc);
+  EXPECT_EQ(e.recipients[3].address, "B@example.org");
   EXPECT_EQ(e.recipients[2].kind, RecipientKind::kBcc);
   EXPECT_EQ(e.send_at_ms, kNow);
   EXPECT_EQ(e.size, r.value().body.size());
@@ -179,6 +182,84 @@ TEST(Submission, BatchPathPrefixesFields) {
                           LimitsConfig{}, clock, "messages[4]");
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.error().field, "messages[4].from");
+}
+
+}  // namespace
+}  // namespace mp
+
+namespace mp {
+namespace {
+
+TEST(SubmissionRules, DateHeaderMustBeRfc5322) {
+  auto ok = Prepare(R"({"from":"a@example.com","to":"b@example.org","text":"x",
+                        "headers":{"Date":"Tue, 24 Nov 2026 10:00:00 +0000"}})");
+  EXPECT_TRUE(ok.ok()) << ok.error().detail;
+  EXPECT_TRUE(Prepare(R"({"from":"a@example.com","to":"b@example.org","text":"x",
+                          "headers":{"Date":"24 Nov 2026 10:00 -0500"}})")
+                  .ok());
+  for (const char* bad : {"yesterday", "", "Tue, 24 Nov 2026", "24 Foo 2026 10:00:00 +0000",
+                          "24 Nov 2026 10:00:00 UTC"}) {
+    std::string body = std::string(R"({"from":"a@example.com","to":"b@example.org","text":"x",
+                          "headers":{"Date":")") +
+                       bad + "\"}}";
+    Error e = Fails(body);
+    EXPECT_EQ(e.code, Code::kInvalidValue) << bad;
+    EXPECT_EQ(e.field, "headers.Date") << bad;
+  }
+}
+
+TEST(SubmissionRules, HeaderNamesMayNotRepeatInAnyCase) {
+  Error e = Fails(R"({"from":"a@example.com","to":"b@example.org","text":"x",
+      "headers":{"Message-ID":"<a@example.com>","message-id":"<b@example.com>"}})");
+  EXPECT_EQ(e.code, Code::kInvalidValue);
+  EXPECT_EQ(e.field, "headers.message-id");
+}
+
+TEST(SubmissionRules, AttachmentTypesAndContentIds) {
+  EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","text":"x",
+      "attachments":[{"content_type":"message/rfc822","content":"QQ=="}]})")
+                .field,
+            "attachments[0].content_type");
+  EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","text":"x",
+      "attachments":[{"content_type":"Multipart/Mixed","content":"QQ=="}]})")
+                .field,
+            "attachments[0].content_type");
+  EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","html":"<p>x</p>",
+      "attachments":[{"content_type":"image/png","content":"QQ==","content_id":"lögo"}]})")
+                .field,
+            "attachments[0].content_id");
+}
+
+TEST(SubmissionRules, RawLinesAndBareCr) {
+  std::string ok_raw = "Subject: x\r\n\r\n" + std::string(998, 'a') + "\r\n";
+  auto ok = Prepare(R"({"from":"a@example.com","to":"b@example.org","raw":")" +
+                    Base64Encode(ok_raw) + "\"}");
+  EXPECT_TRUE(ok.ok()) << ok.error().detail;  // 998 octets before CRLF is legal
+  std::string long_raw = "Subject: x\r\n\r\n" + std::string(999, 'a') + "\r\n";
+  EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","raw":")" +
+                  Base64Encode(long_raw) + "\"}")
+                .code,
+            Code::kInvalidValue);
+  EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"b@example.org","raw":")" +
+                  Base64Encode("Subject: x\r\n\r\nbare\rcr\r\n") + "\"}")
+                .code,
+            Code::kInvalidValue);
+}
+
+TEST(SubmissionRules, OversizedBodiesAreRefusedBeforeComposition) {
+  LimitsConfig limits;
+  limits.max_message_bytes = 2000;
+  Error e = Fails(
+      R"({"from":"a@example.com","to":"b@example.org","text":")" + std::string(2500, 'a') + "\"}",
+      limits);
+  EXPECT_EQ(e.code, Code::kMessageTooLarge);
+  EXPECT_NE(e.detail.find("at least"), std::string::npos);  // the early check, not the late one
+}
+
+TEST(SubmissionRules, Ipv6LiteralsAreValidated) {
+  EXPECT_TRUE(Prepare(R"({"from":"a@example.com","to":"u@[IPv6:2001:db8::1]","text":"x"})").ok());
+  EXPECT_EQ(Fails(R"({"from":"a@example.com","to":"u@[IPv6:::::::::::]","text":"x"})").code,
+            Code::kInvalidAddress);
 }
 
 }  // namespace

@@ -195,3 +195,53 @@ TEST(Compose, InlinePartsWithoutHtmlBecomeAttachments) {
 
 }  // namespace
 }  // namespace mp
+
+namespace mp {
+namespace {
+
+TEST(ComposeRules, NonAsciiFilenamesUseRfc2231AndRelatedHasAType) {
+  ComposeInput in = Base();
+  in.html = "<img src=\"cid:i@x\">";
+  std::string long_name;
+  for (int i = 0; i < 40; ++i) long_name += "Größe ";
+  long_name += ".pdf";
+  in.attachments = {{"März.png", "image/png", "img", "i@x"},
+                    {long_name, "application/pdf", "p", ""}};
+  std::string raw = ComposeMessage(in);
+  ExpectSevenBitShortLines(raw);
+  EXPECT_NE(raw.find("filename*0*=utf-8''M%C3%A4rz.png"), std::string::npos);
+  EXPECT_EQ(raw.find("filename=\"=?"), std::string::npos);  // no encoded words in parameters
+  EXPECT_NE(raw.find("multipart/related; type=\"text/html\""), std::string::npos);
+  Parsed p;
+  Parse(raw, &p);
+  ASSERT_TRUE(p.msg);
+  GMimeObject* root = g_mime_message_get_mime_part(p.msg);
+  GMimeObject* pdf = g_mime_multipart_get_part(GMIME_MULTIPART(root), 1);
+  EXPECT_STREQ(g_mime_part_get_filename(GMIME_PART(pdf)), long_name.c_str());
+}
+
+TEST(ComposeRules, NoWhitespaceOnlyLinesAndShortEncodedWordLines) {
+  ComposeInput in = Base();
+  in.text = "x";
+  in.subject = "Ünïcödé subject that needs several encoded words to fit the limits of RFC 2047";
+  in.headers = {{"X-Trail", std::string(70, 'a') + std::string(10, ' ')}};
+  std::string raw = ComposeMessage(in);
+  size_t start = 0;
+  while (start < raw.size()) {
+    size_t end = raw.find("\r\n", start);
+    std::string line = raw.substr(start, end - start);
+    if (line.empty()) break;  // end of the header section
+    EXPECT_NE(line.find_first_not_of(" \t"), std::string::npos) << "whitespace-only header line";
+    if (line.find("=?UTF-8?") != std::string::npos) {
+      EXPECT_LE(line.size(), 76u) << line;
+    }
+    start = end + 2;
+  }
+  Parsed p;
+  Parse(raw, &p);
+  ASSERT_TRUE(p.msg);
+  EXPECT_STREQ(g_mime_message_get_subject(p.msg), in.subject.c_str());
+}
+
+}  // namespace
+}  // namespace mp
