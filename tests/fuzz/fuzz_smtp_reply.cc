@@ -1,0 +1,44 @@
+// Fuzzes the SMTP reply parser with arbitrary server output fed in arbitrary pieces, and the
+// dot-stuffer: the output must never contain an early end of data.
+#include <cstdint>
+#include <cstdlib>
+#include <string>
+
+#include "smtp/dot_stuff.h"
+#include "smtp/extensions.h"
+#include "smtp/reply.h"
+#include "smtp/transaction.h"
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  if (size == 0) return 0;
+  std::string_view in(reinterpret_cast<const char*>(data) + 1, size - 1);
+  size_t step = data[0] % 17 + 1;
+  // Whatever the server says, a transaction ends with an outcome for every recipient.
+  mp::smtp::Extensions ext;
+  ext.pipelining = data[0] & 1;
+  mp::smtp::Transaction t({"from@x.org", {"a@x.org", "b@x.org", "c@x.org"}, 10}, ext);
+  std::string cmds;
+  t.Next(&cmds);
+  mp::smtp::ReplyParser p;
+  for (size_t i = 0; i < in.size(); i += step) {
+    p.Feed(in.substr(i, step));
+    for (;;) {
+      auto r = p.Next();
+      if (!r.ok() || !r.value()) break;
+      if (r.value()->code < 200 || r.value()->code > 599) std::abort();
+      (void)mp::smtp::ParseEhloReply(*r.value());
+      t.OnReply(*r.value());
+      t.Next(&cmds);
+    }
+  }
+  if (!t.Done()) t.OnConnectionLost("end of input");
+  for (size_t i = 0; i < 3; ++i) {
+    if (t.Outcome(i) == mp::smtp::RecipientOutcome::kPending) std::abort();
+  }
+  std::string stuffed = mp::smtp::DotStuffer::Stuff(in);
+  size_t end = stuffed.find("\r\n.\r\n");
+  if (end != stuffed.size() - 5 && !(stuffed.rfind(".\r\n", 0) == 0 && stuffed.size() == 3)) {
+    std::abort();  // the terminator appears before the end
+  }
+  return 0;
+}
