@@ -4,6 +4,7 @@
 #include <cstdlib>
 #include <string>
 
+#include "smtp/command.h"
 #include "smtp/dot_stuff.h"
 #include "smtp/extensions.h"
 #include "smtp/reply.h"
@@ -34,6 +35,14 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (!t.Done()) t.OnConnectionLost("end of input");
   for (size_t i = 0; i < 3; ++i) {
     if (t.Outcome(i) == mp::smtp::RecipientOutcome::kPending) std::abort();
+  }
+  // Every line is also a command a client could send: parsed or refused with 500/501.
+  for (size_t start = 0; start < in.size();) {
+    size_t eol = in.find('\n', start);
+    if (eol == std::string_view::npos) eol = in.size();
+    mp::smtp::ParsedCommand c = mp::smtp::ParseCommand(in.substr(start, eol - start));
+    if (!c.command && c.reply_code != 500 && c.reply_code != 501) std::abort();
+    start = eol + 1;
   }
   std::string stuffed = mp::smtp::DotStuffer::Stuff(in);
   size_t end = stuffed.find("\r\n.\r\n");
