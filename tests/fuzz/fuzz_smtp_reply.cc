@@ -5,6 +5,7 @@
 #include <string>
 
 #include "smtp/command.h"
+#include "smtp/data_reader.h"
 #include "smtp/dot_stuff.h"
 #include "smtp/extensions.h"
 #include "smtp/reply.h"
@@ -45,6 +46,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     start = eol + 1;
   }
   std::string stuffed = mp::smtp::DotStuffer::Stuff(in);
+  // What the stuffer sends, the reader takes back whole: the end of data is found exactly at the
+  // end, with no bare LF, and the message stuffs to the same bytes again.
+  mp::smtp::DataReader reader(1 << 20);
+  size_t used = 0;
+  for (size_t i = 0; i < stuffed.size() && !reader.Done(); i += step) {
+    used += reader.Feed(std::string_view(stuffed).substr(i, step));
+  }
+  if (!reader.Done() || used != stuffed.size() || reader.BareLineFeed()) std::abort();
+  if (mp::smtp::DotStuffer::Stuff(reader.Message()) != stuffed) std::abort();
+  mp::smtp::DataReader raw_reader(64);
+  raw_reader.Feed(in);
+  if (raw_reader.Message().size() > 64) std::abort();
   size_t end = stuffed.find("\r\n.\r\n");
   if (end != stuffed.size() - 5 && !(stuffed.rfind(".\r\n", 0) == 0 && stuffed.size() == 3)) {
     std::abort();  // the terminator appears before the end
