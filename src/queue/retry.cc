@@ -6,7 +6,7 @@
 namespace mp {
 
 int64_t RetryPolicy::Delay(int failures, double unit_random) const {
-  double base = static_cast<double>(first_delay_ms);
+  auto base = static_cast<double>(first_delay_ms);
   for (int i = 1; i < failures && base < static_cast<double>(max_delay_ms); ++i) base *= multiplier;
   base = std::min(base, static_cast<double>(max_delay_ms));
   double j = std::clamp(jitter, 0.0, 0.5);

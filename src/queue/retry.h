@@ -16,9 +16,9 @@
 namespace mp {
 
 struct RetryPolicy {
-  int64_t first_delay_ms = 5 * 60 * 1000;
+  int64_t first_delay_ms = int64_t{5} * 60 * 1000;
   double multiplier = 2.0;
-  int64_t max_delay_ms = 60 * 60 * 1000;
+  int64_t max_delay_ms = int64_t{60} * 60 * 1000;
   double jitter = 0.2;  // fraction, 0 to 0.5
   int64_t max_age_ms = int64_t{5} * 86400 * 1000;
 

@@ -10,9 +10,9 @@ RecipientOutcome FromReply(const Reply& r) {
 
 }  // namespace
 
-Transaction::Transaction(Envelope envelope, const Extensions& ext)
+Transaction::Transaction(Envelope envelope, Extensions ext)
     : env_(std::move(envelope)),
-      ext_(ext),
+      ext_(std::move(ext)),
       outcomes_(env_.recipients.size(), RecipientOutcome::kPending),
       replies_(env_.recipients.size()),
       accepted_(env_.recipients.size(), false) {

@@ -42,7 +42,7 @@ class Transaction {
     kDone,          // every recipient has an outcome
   };
 
-  Transaction(Envelope envelope, const Extensions& ext);
+  Transaction(Envelope envelope, Extensions ext);
 
   // What to do now; with kSendCommands, the lines (each ending in CRLF) to send as one write.
   Step Next(std::string* commands);
