@@ -132,9 +132,7 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
       co_return JsonResponse(200, json::serialize(json::object{{"tenants", std::move(list)}}));
     }
     if (m != "POST") {
-      HttpResponse r = ProblemResponse(MakeError(Code::kMethodNotAllowed, "use GET or POST"));
-      r.headers.emplace_back("Allow", "GET, POST");
-      co_return r;
+      co_return MethodNotAllowed("GET, POST");
     }
     auto body = BodyObject(req);
     if (!body.ok()) co_return ProblemResponse(body.error());
@@ -161,18 +159,14 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
   TenantService& tenants = ctx.tenants;
   if (action.empty()) {
     if (m != "GET") {
-      HttpResponse r = ProblemResponse(MakeError(Code::kMethodNotAllowed, "use GET"));
-      r.headers.emplace_back("Allow", "GET");
-      co_return r;
+      co_return MethodNotAllowed("GET");
     }
     auto t = tenants.Get(id);
     if (!t) co_return ProblemResponse(MakeError(Code::kNotFound, "no such tenant"));
     co_return JsonResponse(200, json::serialize(TenantView(*t)));
   }
   if (m != "POST") {
-    HttpResponse r = ProblemResponse(MakeError(Code::kMethodNotAllowed, "use POST"));
-    r.headers.emplace_back("Allow", "POST");
-    co_return r;
+    co_return MethodNotAllowed("POST");
   }
   auto body = BodyObject(req);
   if (!body.ok()) co_return ProblemResponse(body.error());

@@ -1,5 +1,7 @@
 #include "api/api.h"
 
+#include <map>
+
 #include "api/handlers.h"
 #include "api/problem.h"
 #include "core/metrics.h"
@@ -10,11 +12,16 @@ namespace asio = boost::asio;
 
 namespace {
 
-HttpResponse MethodNotAllowed(std::string allow) {
-  HttpResponse r =
-      ProblemResponse(MakeError(Code::kMethodNotAllowed, "this route allows only " + allow));
-  r.headers.emplace_back("Allow", std::move(allow));
-  return r;
+Counter& RequestCounter(const std::string& route, int status) {
+  // Per-thread cache: the registry's lock and label strings are paid once per (route, status).
+  thread_local std::map<std::pair<std::string, int>, Counter*> cache;
+  Counter*& slot = cache[{route, status}];
+  if (!slot) {
+    slot = &Metrics::Global().GetCounter("mailplane_http_requests_total",
+                                         "HTTP requests by route and status",
+                                         {{"route", route}, {"status", std::to_string(status)}});
+  }
+  return *slot;
 }
 
 asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::string* route) {
@@ -51,13 +58,16 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
 
-  // Everything under /v1/messages needs a tenant's key.
-  auto tenant = ctx.tenants.Authenticate(BearerToken(req));
-  if (!tenant.ok()) {
-    *route = "/v1/messages";
-    co_return ProblemResponse(tenant.error());
+  // Everything under /v1/messages needs a tenant's key (already checked if the request had a body).
+  if (req.tenant_id.empty()) {
+    auto tenant = ctx.tenants.Authenticate(BearerToken(req));
+    if (!tenant.ok()) {
+      *route = "/v1/messages";
+      co_return ProblemResponse(tenant.error());
+    }
+    req.tenant_id = std::move(tenant.value());
   }
-  const std::string& tenant_id = tenant.value();
+  const std::string& tenant_id = req.tenant_id;
   if (p == "/v1/messages") {
     *route = p;
     if (m != "POST") co_return MethodNotAllowed("POST");
@@ -88,7 +98,7 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
 
 }  // namespace
 
-std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, const HttpRequest& req) {
+std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
   std::optional<HttpResponse> refused;
   const std::string& p = req.path;
   if (p.rfind("/v1/admin/", 0) == 0) {
@@ -100,13 +110,14 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, const HttpRequest& 
     }
   } else if (p.rfind("/v1/messages", 0) == 0) {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
-    if (!tenant.ok()) refused = ProblemResponse(tenant.error());
+    if (tenant.ok()) {
+      req.tenant_id = std::move(tenant.value());
+    } else {
+      refused = ProblemResponse(tenant.error());
+    }
   }
   if (refused) {
-    Metrics::Global()
-        .GetCounter("mailplane_http_requests_total", "HTTP requests by route and status",
-                    {{"route", "refused_before_body"}, {"status", std::to_string(refused->status)}})
-        .Inc();
+    RequestCounter("refused_before_body", refused->status).Inc();
   }
   return refused;
 }
@@ -114,11 +125,15 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, const HttpRequest& 
 asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req) {
   std::string route;
   HttpResponse r = co_await Route(ctx, req, &route);
-  Metrics::Global()
-      .GetCounter("mailplane_http_requests_total", "HTTP requests by route and status",
-                  {{"route", route}, {"status", std::to_string(r.status)}})
-      .Inc();
+  RequestCounter(route, r.status).Inc();
   co_return r;
+}
+
+HttpResponse MethodNotAllowed(std::string allow) {
+  HttpResponse r =
+      ProblemResponse(MakeError(Code::kMethodNotAllowed, "this route allows only " + allow));
+  r.headers.emplace_back("Allow", std::move(allow));
+  return r;
 }
 
 std::string_view BearerToken(const HttpRequest& req) {

@@ -38,6 +38,6 @@ boost::asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest&
 
 // Runs on a request's headers before its body is read: refuses requests to authenticated routes
 // whose credentials are wrong, so no unauthenticated body is ever buffered.
-std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, const HttpRequest& req);
+std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req);
 
 }  // namespace mp

@@ -32,6 +32,9 @@ HttpResponse JsonResponse(int status, std::string body);
 // Whether the request carries the configured admin token (never true when none is configured).
 bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req);
 
+// 405 with an Allow header listing allow ("GET, POST").
+HttpResponse MethodNotAllowed(std::string allow);
+
 // The token of an "Authorization: Bearer <token>" header, trimmed; empty if there is none.
 std::string_view BearerToken(const HttpRequest& req);
 

@@ -278,8 +278,6 @@ Status HttpServer::Start() {
 }
 
 uint16_t HttpServer::Port() const { return impl_->port; }
-bool HttpServer::Draining() const { return impl_->draining.load(); }
-asio::io_context& HttpServer::MainContext() { return impl_->workers[0]->ioc; }
 
 asio::awaitable<void> HttpServer::Impl::Drain() {
   auto deadline =

@@ -27,8 +27,9 @@ namespace mp {
 class HttpServer {
  public:
   using Handler = std::function<boost::asio::awaitable<HttpResponse>(HttpRequest&)>;
-  // Sees a request before its body is read (body empty); a response refuses it at once.
-  using Precheck = std::function<std::optional<HttpResponse>(const HttpRequest&)>;
+  // Sees a request before its body is read (body empty); a response refuses it at once. It may
+  // record what it learnt (the authenticated tenant) on the request.
+  using Precheck = std::function<std::optional<HttpResponse>(HttpRequest&)>;
 
   HttpServer(const HttpConfig& config, Handler handler, Precheck precheck = {});
   ~HttpServer();
@@ -41,9 +42,6 @@ class HttpServer {
   void Stop();
   // Blocks until every I/O thread has stopped.
   void Wait();
-  bool Draining() const;
-  // An executor of one of the I/O threads, for timers that belong to the server's life.
-  boost::asio::io_context& MainContext();
 
  private:
   struct Impl;

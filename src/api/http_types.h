@@ -15,6 +15,9 @@ struct HttpRequest {
   std::string query;   // after '?', undecoded
   std::vector<std::pair<std::string, std::string>> headers;
   std::string body;
+  // Set by the server's pre-body check when it has authenticated a tenant's key, so the handler
+  // does not authenticate again. Never read from the wire.
+  std::string tenant_id;
 
   std::string_view Header(std::string_view lower_name) const {
     for (const auto& [n, v] : headers) {

@@ -1,6 +1,7 @@
 // Message handlers: submit, batch, read, read raw, cancel.
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
+#include <unordered_map>
 
 #include "api/handlers.h"
 #include "api/problem.h"
@@ -101,9 +102,14 @@ Result<Envelope> LoadOwned(ApiContext& ctx, const std::string& tenant_id,
 }
 
 Counter& AcceptedCounter(const std::string& tenant_id) {
-  return Metrics::Global().GetCounter("mailplane_messages_accepted_total",
-                                      "Messages accepted into the spool, by tenant",
-                                      {{"tenant", tenant_id}});
+  thread_local std::unordered_map<std::string, Counter*> cache;  // registry lock paid once
+  Counter*& slot = cache[tenant_id];
+  if (!slot) {
+    slot = &Metrics::Global().GetCounter("mailplane_messages_accepted_total",
+                                         "Messages accepted into the spool, by tenant",
+                                         {{"tenant", tenant_id}});
+  }
+  return *slot;
 }
 
 // The shared frame of both submission routes: content type, JSON, idempotency, commit.

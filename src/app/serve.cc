@@ -105,7 +105,7 @@ int RunServe(const Config& config) {
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
   HttpServer server(
       config.http, [&ctx](HttpRequest& req) { return HandleRequest(ctx, req); },
-      [&ctx](const HttpRequest& req) { return PrecheckRequest(ctx, req); });
+      [&ctx](HttpRequest& req) { return PrecheckRequest(ctx, req); });
   if (Status s = server.Start(); !s.ok()) {
     log::Error("serve.listen_failed", {{"error", s.error().detail}});
     return 1;
