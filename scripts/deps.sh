@@ -28,6 +28,10 @@ PKGS_TOOLS=(
   clang libclang-rt-14-dev  # libFuzzer, sanitizers
   clang-format clang-tidy   # make lint
   wrk python3 procps iproute2  # make bench: load generator, payload, free(1), ss(8)
+  dnsmasq-base              # tests: a real DNS server on loopback (MX, A, null MX)
+  python3-aiosmtpd          # tests: SMTP peers with injected faults
+  swaks openssl             # tests: a real SMTP submission client; self-signed certificates
+  postfix                   # tests and bench: a real receiving MX (private instances only)
 )
 
 missing=()
@@ -46,6 +50,8 @@ if ((${#missing[@]})); then
   echo "deps: installing ${missing[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   export DEBIAN_FRONTEND=noninteractive
+  # Postfix as a package only: no system-wide mail server is configured or started.
+  echo "postfix postfix/main_mailer_type select No configuration" | $SUDO debconf-set-selections
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"
 fi

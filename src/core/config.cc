@@ -44,6 +44,48 @@ class Reader {
     if (!n->is_boolean()) Fail(key, "a boolean");
     *out = *n->value<bool>();
   }
+  void Float(const char* key, double* out) {
+    seen_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (!n) return;
+    if (!n->is_number()) Fail(key, "a number");
+    *out = n->is_integer() ? static_cast<double>(*n->value<int64_t>()) : *n->value<double>();
+  }
+  void StrList(const char* key, std::vector<std::string>* out) {
+    seen_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (!n) return;
+    if (!n->is_array()) Fail(key, "an array of strings");
+    out->clear();
+    for (const toml::node& e : *n->as_array()) {
+      if (!e.is_string()) Fail(key, "an array of strings");
+      out->push_back(*e.value<std::string>());
+    }
+  }
+  void Tls(const char* key, TlsPolicy* out) {
+    std::string v;
+    Str(key, &v);
+    if (v.empty() && !table_.get(key)) return;
+    if (v == "disabled") *out = TlsPolicy::kDisabled;
+    else if (v == "opportunistic") *out = TlsPolicy::kOpportunistic;
+    else if (v == "required") *out = TlsPolicy::kRequired;
+    else if (v == "verify") *out = TlsPolicy::kVerify;
+    else Fail(key, "one of disabled, opportunistic, required, verify");
+  }
+  // An array of tables: fn(Reader&) for each, with unknown keys rejected.
+  template <typename Fn>
+  void Tables(const char* key, Fn fn) {
+    seen_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (!n) return;
+    if (!n->is_array_of_tables()) Fail(key, "an array of tables ([[...]])");
+    size_t i = 0;
+    for (const toml::node& e : *n->as_array()) {
+      Reader r(*e.as_table(), prefix_ + key + "[" + std::to_string(i++) + "].");
+      fn(r);
+      r.RejectUnknown();
+    }
+  }
   const toml::table* Table(const char* key) {
     seen_.insert(key);
     const toml::node* n = table_.get(key);
@@ -123,6 +165,56 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
     r.Str("level", &c.log.level);
     r.Str("format", &c.log.format);
   });
+  Section(root, "dns", [&](Reader& r) {
+    r.StrList("servers", &c.dns.servers);
+    r.Int("timeout_ms", &c.dns.timeout_ms);
+    r.Int("tries", &c.dns.tries);
+    r.Int("cache_entries", &c.dns.cache_entries);
+    r.Int("negative_ttl_max_seconds", &c.dns.negative_ttl_max_seconds);
+  });
+  Section(root, "delivery", [&](Reader& r) {
+    DeliveryConfig& d = c.delivery;
+    r.Bool("enabled", &d.enabled);
+    r.Str("helo_name", &d.helo_name);
+    r.Int("window", &d.window);
+    r.Int("port", &d.port);
+    r.Tls("tls", &d.tls);
+    r.Int("max_connections_per_site", &d.max_connections_per_site);
+    r.Int("max_messages_per_connection", &d.max_messages_per_connection);
+    r.Int("max_messages_per_second_per_site", &d.max_messages_per_second_per_site);
+    r.Int("max_recipients_per_transaction", &d.max_recipients_per_transaction);
+    r.Int("idle_seconds", &d.idle_seconds);
+    r.Int("connect_timeout_seconds", &d.connect_timeout_seconds);
+    r.Int("greeting_timeout_seconds", &d.greeting_timeout_seconds);
+    r.Int("command_timeout_seconds", &d.command_timeout_seconds);
+    r.Int("data_init_timeout_seconds", &d.data_init_timeout_seconds);
+    r.Int("data_block_timeout_seconds", &d.data_block_timeout_seconds);
+    r.Int("data_end_timeout_seconds", &d.data_end_timeout_seconds);
+    r.Int("retry_first_seconds", &d.retry_first_seconds);
+    r.Float("retry_multiplier", &d.retry_multiplier);
+    r.Int("retry_max_seconds", &d.retry_max_seconds);
+    r.Float("retry_jitter", &d.retry_jitter);
+    r.Int("max_age_seconds", &d.max_age_seconds);
+    r.Tables("routes", [&](Reader& t) {
+      RouteConfig rc;
+      t.Str("domain", &rc.domain);
+      t.Str("relay", &rc.relay);
+      t.Tls("tls", &rc.tls);
+      t.Str("auth_user", &rc.auth_user);
+      t.Str("auth_password", &rc.auth_password);
+      d.routes.push_back(std::move(rc));
+    });
+  });
+  Section(root, "submission", [&](Reader& r) {
+    SubmissionConfig& s = c.submission;
+    r.Str("listen", &s.listen);
+    r.Str("tls_cert", &s.tls_cert);
+    r.Str("tls_key", &s.tls_key);
+    r.Bool("auth_requires_tls", &s.auth_requires_tls);
+    r.Int("max_connections", &s.max_connections);
+    r.Int("timeout_seconds", &s.timeout_seconds);
+    r.Str("hostname", &s.hostname);
+  });
   root.RejectUnknown();
   return c;
 }
@@ -190,6 +282,74 @@ void ValidateConfig(const Config& c) {
   if (!c.admin.token.empty() && c.admin.token.size() < 16) {
     throw ConfigError("admin.token must be at least 16 characters");
   }
+  for (const std::string& s : c.dns.servers) {
+    if (!SplitHostPort(s, &host, &port)) {
+      throw ConfigError("dns.servers entries must be ip:port, got '" + s + "'");
+    }
+  }
+  if (c.dns.timeout_ms < 1 || c.dns.tries < 1) {
+    throw ConfigError("dns.timeout_ms and dns.tries must be at least 1");
+  }
+  const DeliveryConfig& d = c.delivery;
+  if (d.window < 1) throw ConfigError("delivery.window must be at least 1");
+  if (d.port == 0) throw ConfigError("delivery.port must be 1..65535");
+  if (d.max_connections_per_site < 1 || d.max_messages_per_connection < 1) {
+    throw ConfigError(
+        "delivery.max_connections_per_site and delivery.max_messages_per_connection must be >= 1");
+  }
+  if (d.max_recipients_per_transaction < 1 || d.max_recipients_per_transaction > 100) {
+    throw ConfigError("delivery.max_recipients_per_transaction must be 1..100");
+  }
+  for (int t : {d.connect_timeout_seconds, d.greeting_timeout_seconds, d.command_timeout_seconds,
+                d.data_init_timeout_seconds, d.data_block_timeout_seconds,
+                d.data_end_timeout_seconds}) {
+    if (t < 1) throw ConfigError("delivery timeouts must be at least 1 second");
+  }
+  if (d.retry_first_seconds < 1 || d.retry_max_seconds < d.retry_first_seconds) {
+    throw ConfigError("delivery.retry_first_seconds must be >= 1 and <= retry_max_seconds");
+  }
+  if (d.retry_multiplier < 1.0 || d.retry_multiplier > 10.0) {
+    throw ConfigError("delivery.retry_multiplier must be between 1 and 10");
+  }
+  if (d.retry_jitter < 0.0 || d.retry_jitter > 0.5) {
+    throw ConfigError("delivery.retry_jitter must be between 0 and 0.5");
+  }
+  if (d.max_age_seconds < 1) throw ConfigError("delivery.max_age_seconds must be at least 1");
+  std::set<std::string> domains;
+  for (size_t i = 0; i < d.routes.size(); ++i) {
+    const RouteConfig& r = d.routes[i];
+    std::string where = "delivery.routes[" + std::to_string(i) + "]";
+    if (!SplitHostPort(r.relay, &host, &port) || port == 0) {
+      throw ConfigError(where + ".relay must be host:port, got '" + r.relay + "'");
+    }
+    if (r.domain.empty()) throw ConfigError(where + ".domain must not be empty");
+    if (!domains.insert(r.domain).second) {
+      throw ConfigError(where + ".domain '" + r.domain + "' has a route already");
+    }
+    if (r.auth_user.empty() != r.auth_password.empty()) {
+      throw ConfigError(where + ": auth_user and auth_password go together");
+    }
+  }
+  const SubmissionConfig& s = c.submission;
+  if (!s.listen.empty() && !SplitHostPort(s.listen, &host, &port)) {
+    throw ConfigError("submission.listen must be host:port, got '" + s.listen + "'");
+  }
+  if (s.tls_cert.empty() != s.tls_key.empty()) {
+    throw ConfigError("submission.tls_cert and submission.tls_key go together");
+  }
+  if (s.timeout_seconds < 1 || s.max_connections < 1) {
+    throw ConfigError("submission.timeout_seconds and submission.max_connections must be >= 1");
+  }
+}
+
+std::string_view TlsPolicyName(TlsPolicy p) {
+  switch (p) {
+    case TlsPolicy::kDisabled: return "disabled";
+    case TlsPolicy::kOpportunistic: return "opportunistic";
+    case TlsPolicy::kRequired: return "required";
+    case TlsPolicy::kVerify: return "verify";
+  }
+  return "opportunistic";
 }
 
 std::string_view Version() { return MAILPLANE_VERSION; }

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <stdexcept>
 #include <string>
+#include <vector>
 
 namespace mp {
 
@@ -50,6 +51,63 @@ struct LogConfig {
   std::string format = "json";  // json or text
 };
 
+struct DnsConfig {
+  std::vector<std::string> servers;     // "ip:port" or "[v6]:port"; empty = /etc/resolv.conf
+  int timeout_ms = 2000;                // per try, per server
+  int tries = 2;                        // tries per server before a temporary failure
+  int cache_entries = 100000;           // answers kept (positive and negative)
+  int negative_ttl_max_seconds = 3600;  // cap on caching NXDOMAIN / no-data (RFC 2308)
+};
+
+// How the client treats STARTTLS on a route.
+enum class TlsPolicy { kDisabled, kOpportunistic, kRequired, kVerify };
+
+// Mail for `domain` ("*" = every domain) goes to a relay (smarthost) instead of the MX.
+struct RouteConfig {
+  std::string domain = "*";
+  std::string relay;  // "host:port"
+  TlsPolicy tls = TlsPolicy::kOpportunistic;
+  std::string auth_user;      // AUTH PLAIN / LOGIN when set
+  std::string auth_password;  // password for auth_user
+};
+
+struct DeliveryConfig {
+  bool enabled = true;                  // false: accept and store, never deliver
+  std::string helo_name;                // EHLO name; empty = the machine's host name
+  int window = 20000;                   // messages being delivered, held in memory at most
+  uint16_t port = 25;                   // destination port for MX delivery (tests override)
+  TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS policy towards MX hosts
+  int max_connections_per_site = 16;    // concurrent connections to one destination site
+  int max_messages_per_connection = 100;  // then QUIT and reconnect
+  int max_messages_per_second_per_site = 0;  // 0 = no limit
+  int max_recipients_per_transaction = 100;  // RCPT commands in one transaction (1..100)
+  int idle_seconds = 5;                 // an idle connection waits this long for more mail
+  // Timeouts (RFC 5321 section 4.5.3.2 values by default), in seconds.
+  int connect_timeout_seconds = 30;
+  int greeting_timeout_seconds = 300;
+  int command_timeout_seconds = 300;   // EHLO, STARTTLS, MAIL, RCPT, RSET, AUTH
+  int data_init_timeout_seconds = 120;  // reply to DATA
+  int data_block_timeout_seconds = 180;  // each write of the message
+  int data_end_timeout_seconds = 600;  // reply to the final "."
+  // Retries of deferred recipients (RetryPolicy).
+  int retry_first_seconds = 300;
+  double retry_multiplier = 2.0;
+  int retry_max_seconds = 3600;
+  double retry_jitter = 0.2;
+  int max_age_seconds = 5 * 86400;  // then the recipient bounces as expired
+  std::vector<RouteConfig> routes;
+};
+
+struct SubmissionConfig {
+  std::string listen;          // "host:port" of the SMTP submission listener; empty = off
+  std::string tls_cert;        // PEM certificate chain for STARTTLS; empty = no STARTTLS
+  std::string tls_key;         // PEM private key
+  bool auth_requires_tls = true;  // refuse AUTH before STARTTLS
+  int max_connections = 1000;
+  int timeout_seconds = 300;   // per command; RFC 5321 section 4.5.3.2.7 asks for 5 minutes
+  std::string hostname;        // name in the greeting; empty = the machine's host name
+};
+
 struct Config {
   std::string data_dir = "./var";  // where the spool and state live
   HttpConfig http;
@@ -58,7 +116,12 @@ struct Config {
   SpoolConfig spool;
   IdempotencyConfig idempotency;
   LogConfig log;
+  DnsConfig dns;
+  DeliveryConfig delivery;
+  SubmissionConfig submission;
 };
+
+std::string_view TlsPolicyName(TlsPolicy p);
 
 class ConfigError : public std::runtime_error {
  public:
