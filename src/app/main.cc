@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/sink.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"mailplane: a self-hosted, multi-tenant mail platform"};
@@ -47,6 +48,32 @@ int main(int argc, char** argv) {
   add_common(enable);
   enable->add_option("tenant_id", tenant_id, "tenant id")->required();
 
+  mp::SinkOptions sink_opt;
+  CLI::App* sink = app.add_subcommand(
+      "sink", "run a fast SMTP sink and mailbox simulator (success@ bounce@ defer@ tempfail@ "
+              "reject@ slow@) for tests and load tests");
+  sink->add_option("--listen", sink_opt.listen, "address host:port (port 0 picks a free port)")
+      ->capture_default_str();
+  sink->add_option("--threads", sink_opt.threads, "I/O threads (0 = one per core)");
+  sink->add_option("--hostname", sink_opt.hostname, "name in the greeting")->capture_default_str();
+  sink->add_option("--tls-cert", sink_opt.tls_cert, "PEM certificate chain: offer STARTTLS");
+  sink->add_option("--tls-key", sink_opt.tls_key, "PEM private key for --tls-cert");
+  sink->add_option("--maildir", sink_opt.maildir, "also write accepted messages to this Maildir");
+  sink->add_option("--defer-count", sink_opt.defer_count,
+                   "defer@ answers 451 this many times per address, then accepts")
+      ->capture_default_str()->check(CLI::Range(0, 1000000));
+  sink->add_option("--slow-ms", sink_opt.slow_ms, "delay of the DATA reply for slow@")
+      ->capture_default_str()->check(CLI::Range(0, 3600000));
+  sink->add_option("--tempfail-rate", sink_opt.tempfail_rate,
+                   "fraction of recipients answered 451 at random")->check(CLI::Range(0.0, 1.0));
+  sink->add_option("--bounce-rate", sink_opt.bounce_rate,
+                   "fraction of recipients answered 550 at random")->check(CLI::Range(0.0, 1.0));
+  sink->add_option("--max-message-bytes", sink_opt.max_message_bytes, "SIZE limit")
+      ->capture_default_str();
+  sink->add_option("--stats-interval-ms", sink_opt.stats_interval_ms,
+                   "how often a changed stats line is printed")
+      ->capture_default_str()->check(CLI::Range(10, 3600000));
+
   app.add_subcommand("version", "print the version");
 
   CLI11_PARSE(app, argc, argv);
@@ -54,6 +81,13 @@ int main(int argc, char** argv) {
   if (app.got_subcommand("version")) {
     std::cout << "mailplane " << mp::Version() << "\n";
     return 0;
+  }
+  if (sink->parsed()) {
+    if (sink_opt.tls_cert.empty() != sink_opt.tls_key.empty()) {
+      std::cerr << "mailplane sink: --tls-cert and --tls-key go together\n";
+      return 2;
+    }
+    return mp::RunSink(sink_opt);
   }
   mp::Config config;
   try {

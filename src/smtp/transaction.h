@@ -52,6 +52,9 @@ class Transaction {
   void OnConnectionLost(const std::string& why);
 
   bool Done() const { return done_; }
+  // Which reply is awaited next, so the caller can apply the right timeout.
+  enum class Waiting { kCommand, kDataInit, kDataEnd };
+  Waiting WaitingFor() const;
   // After a transaction that ended early (MAIL refused, no recipient accepted, data refused) the
   // connection needs RSET before it can carry another.
   bool NeedsReset() const { return needs_reset_; }
