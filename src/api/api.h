@@ -12,10 +12,12 @@
 #include <atomic>
 #include <boost/asio/awaitable.hpp>
 #include <boost/asio/thread_pool.hpp>
+#include <functional>
 #include <optional>
 
 #include "api/http_types.h"
 #include "core/config.h"
+#include "core/id.h"
 #include "store/kv.h"
 
 namespace mp {
@@ -32,6 +34,11 @@ struct ApiContext {
   const Clock& clock;
   boost::asio::thread_pool& blocking;  // for store work that blocks (admin changes)
   std::atomic<bool>& draining;
+  // Delivery hooks (empty when delivery is off): new mail was accepted; the cancel protocol of
+  // DeliveryEngine (begin returns false while the message is being delivered).
+  std::function<void()> on_accepted = [] {};
+  std::function<bool(const MessageId&)> begin_cancel = [](const MessageId&) { return true; };
+  std::function<void(const MessageId&)> end_cancel = [](const MessageId&) {};
 };
 
 boost::asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req);

@@ -81,9 +81,27 @@ std::string MessageView(const Envelope& e) {
   o["metadata"] = ec ? json::value(json::object()) : std::move(md);
   json::array rcpts;
   for (const RecipientRecord& r : e.recipients) {
-    rcpts.push_back(json::object{{"address", r.address},
-                                 {"type", RecipientKindName(r.kind)},
-                                 {"status", RecipientStatusName(r.status)}});
+    json::object ro{{"address", r.address},
+                    {"type", RecipientKindName(r.kind)},
+                    {"status", RecipientStatusName(r.status)},
+                    {"attempts_total", r.attempts_total}};
+    if (r.status == RecipientStatus::kDeferred) {
+      ro["next_attempt_at"] = FormatRfc3339(r.next_attempt_ms);
+    }
+    if (!r.reason.empty()) ro["reason"] = r.reason;
+    json::array atts;
+    for (const Attempt& a : r.attempts) {
+      json::object ao{{"at", FormatRfc3339(a.at_ms)}, {"mx", a.mx}, {"ip", a.ip},
+                      {"code", a.code}, {"enhanced_code", a.enhanced}, {"text", a.text}};
+      if (!a.tls_version.empty()) {
+        ao["tls"] = json::object{{"version", a.tls_version}, {"cipher", a.tls_cipher}};
+      } else {
+        ao["tls"] = nullptr;
+      }
+      atts.push_back(std::move(ao));
+    }
+    ro["attempts"] = std::move(atts);
+    rcpts.push_back(std::move(ro));
   }
   o["recipients"] = std::move(rcpts);
   return json::serialize(o);
@@ -167,6 +185,7 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
     co_return ProblemResponse(s.error());
   }
   AcceptedCounter(tenant_id).Inc(built.value().accepted);
+  ctx.on_accepted();
   co_return JsonResponse(202, std::move(built.value().body));
 }
 
@@ -260,19 +279,38 @@ asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& 
   if (!loaded.ok()) co_return ProblemResponse(loaded.error());
   Envelope e = std::move(loaded.value());
   if (e.status == MessageStatus::kCanceled) co_return JsonResponse(200, MessageView(e));
-  if (e.status != MessageStatus::kQueued && e.status != MessageStatus::kScheduled) {
+  if (e.status != MessageStatus::kQueued && e.status != MessageStatus::kScheduled &&
+      e.status != MessageStatus::kDeferred) {
     co_return ProblemResponse(MakeError(
         Code::kConflict,
         "message is " + std::string(MessageStatusName(e.status)) + " and cannot be canceled"));
   }
-  e.status = MessageStatus::kCanceled;
+  // The delivery engine must not pick the message up while we rewrite it; if it holds it now,
+  // an attempt is under way and the caller may try again in a moment.
+  if (!ctx.begin_cancel(e.id)) {
+    co_return ProblemResponse(MakeError(
+        Code::kConflict, "message is being delivered right now; try again in a few seconds"));
+  }
+  struct EndCancel {
+    ApiContext& ctx;
+    MessageId id;
+    ~EndCancel() { ctx.end_cancel(id); }
+  } end_cancel{ctx, e.id};
+  // Re-read under the protection: the engine may have finished an attempt since.
+  auto fresh = LoadOwned(ctx, tenant_id, id);
+  if (!fresh.ok()) co_return ProblemResponse(fresh.error());
+  e = std::move(fresh.value());
+  if (e.status != MessageStatus::kQueued && e.status != MessageStatus::kScheduled &&
+      e.status != MessageStatus::kDeferred) {
+    co_return ProblemResponse(MakeError(
+        Code::kConflict,
+        "message is " + std::string(MessageStatusName(e.status)) + " and cannot be canceled"));
+  }
   e.updated_ms = ctx.clock.NowMs();
   for (RecipientRecord& r : e.recipients) {
-    if (r.status == RecipientStatus::kQueued || r.status == RecipientStatus::kScheduled ||
-        r.status == RecipientStatus::kDeferred) {
-      r.status = RecipientStatus::kCanceled;
-    }
+    if (r.Pending()) r.status = RecipientStatus::kCanceled;
   }
+  e.status = DeriveStatus(e);
   WriteBatch batch;
   AddEnvelopeUpdate(batch, e, true);
   Status s = co_await AsyncCommit(ctx.kv, std::move(batch));

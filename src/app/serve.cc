@@ -13,6 +13,8 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "deliver/engine.h"
+#include "net/resolver.h"
 #include "ingest/idempotency.h"
 #include "ingest/tenants.h"
 #include "store/kv.h"
@@ -100,9 +102,27 @@ int RunServe(const Config& config) {
   Metrics::Global().AddGauge("mailplane_spool_messages", "Messages in the spool (estimate)",
                              [&kv] { return static_cast<double>(kv.Stats().envelope_keys); });
 
+  std::unique_ptr<net::Resolver> resolver;
+  std::unique_ptr<DeliveryEngine> delivery;
+  if (config.delivery.enabled) {
+    auto created = net::Resolver::Create(config.dns);
+    if (!created.ok()) {
+      log::Error("serve.dns_failed", {{"error", created.error().detail}});
+      return 1;
+    }
+    resolver = std::move(created.value());
+    delivery = std::make_unique<DeliveryEngine>(config, kv, *resolver, Clock::System());
+  }
+
   boost::asio::thread_pool blocking(1);
   std::atomic<bool> draining{false};
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
+  if (delivery) {
+    DeliveryEngine* engine = delivery.get();
+    ctx.on_accepted = [engine] { engine->Notify(); };
+    ctx.begin_cancel = [engine](const MessageId& id) { return engine->BeginCancel(id); };
+    ctx.end_cancel = [engine](const MessageId& id) { engine->EndCancel(id); };
+  }
   HttpServer server(
       config.http, [&ctx](HttpRequest& req) { return HandleRequest(ctx, req); },
       [&ctx](HttpRequest& req) { return PrecheckRequest(ctx, req); });
@@ -113,6 +133,7 @@ int RunServe(const Config& config) {
   std::string host;
   uint16_t port = 0;
   SplitHostPort(config.http.listen, &host, &port);
+  if (delivery) delivery->Start();
   log::Info("http.listening", {{"host", host},
                                {"port", static_cast<int>(server.Port())},
                                {"data_dir", config.data_dir},
@@ -127,7 +148,13 @@ int RunServe(const Config& config) {
     server.Wait();
   }
   blocking.join();
+  // Transactions in flight get the grace time to end; what is not finished stays queued.
+  if (delivery) {
+    delivery->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
+    resolver.reset();
+  }
   kv.Close();
+  delivery.reset();
   log::Info("serve.stopped");
   return 0;
 }

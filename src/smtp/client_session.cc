@@ -55,13 +55,16 @@ asio::awaitable<bool> ClientSession::WriteAll(std::string_view data,
   co_return !ec;
 }
 
-asio::awaitable<Reply> ClientSession::Command(std::string_view line) {
-  if (!co_await WriteAll(line, opt_.timeouts.command)) co_return Lost("write failed");
-  co_return co_await ReadReply(opt_.timeouts.command);
+asio::awaitable<Reply> ClientSession::Command(std::string line) {
+  bool written = co_await WriteAll(line, opt_.timeouts.command);
+  if (!written) co_return Lost("write failed");
+  Reply reply = co_await ReadReply(opt_.timeouts.command);
+  co_return reply;
 }
 
 asio::awaitable<Reply> ClientSession::Ehlo() {
-  Reply r = co_await Command("EHLO " + opt_.helo_name + "\r\n");
+  std::string ehlo = "EHLO " + opt_.helo_name + "\r\n";
+  Reply r = co_await Command(ehlo);
   if (r.Positive()) {
     ext_ = ParseEhloReply(r);
     co_return r;
@@ -69,7 +72,9 @@ asio::awaitable<Reply> ClientSession::Ehlo() {
   if (!usable_ || r.code == 421) co_return r;
   // RFC 5321 section 3.2: a server that does not know EHLO gets HELO, and no extensions.
   ext_ = Extensions{};
-  co_return co_await Command("HELO " + opt_.helo_name + "\r\n");
+  std::string helo = "HELO " + opt_.helo_name + "\r\n";
+  Reply reply = co_await Command(helo);
+  co_return reply;
 }
 
 asio::awaitable<OpenResult> ClientSession::Open() {
@@ -91,7 +96,8 @@ asio::awaitable<OpenResult> ClientSession::Open() {
   bool want_tls = opt_.tls != TlsPolicy::kDisabled && opt_.tls_context != nullptr;
   bool must_tls = opt_.tls == TlsPolicy::kRequired || opt_.tls == TlsPolicy::kVerify;
   if (want_tls && ext_.starttls) {
-    Reply r = co_await Command("STARTTLS\r\n");
+    std::string starttls = "STARTTLS\r\n";
+    Reply r = co_await Command(starttls);
     if (r.code != 220) {
       if (!usable_ || must_tls) {
         res.reply = usable_ ? Local(451, {4, 7, 5}, "STARTTLS refused: " + r.Summary()) : r;
@@ -127,7 +133,10 @@ asio::awaitable<OpenResult> ClientSession::Open() {
     co_await Quit();
     co_return res;
   }
-  if (!opt_.auth_user.empty()) co_return co_await Authenticate();
+  if (!opt_.auth_user.empty()) {
+    OpenResult auth = co_await Authenticate();
+    co_return auth;
+  }
   res.ok = true;
   co_return res;
 }
@@ -140,11 +149,15 @@ asio::awaitable<OpenResult> ClientSession::Authenticate() {
     token.push_back('\0');
     token.append(opt_.auth_user).push_back('\0');
     token.append(opt_.auth_password);
-    r = co_await Command("AUTH PLAIN " + Base64(token) + "\r\n");
+    std::string line = "AUTH PLAIN " + Base64(token) + "\r\n";
+    r = co_await Command(line);
   } else if (ext_.auth.count("LOGIN")) {
-    r = co_await Command("AUTH LOGIN\r\n");
-    if (r.code == 334) r = co_await Command(Base64(opt_.auth_user) + "\r\n");
-    if (r.code == 334) r = co_await Command(Base64(opt_.auth_password) + "\r\n");
+    std::string login = "AUTH LOGIN\r\n";
+    std::string user = Base64(opt_.auth_user) + "\r\n";
+    std::string password = Base64(opt_.auth_password) + "\r\n";
+    r = co_await Command(login);
+    if (r.code == 334) r = co_await Command(user);
+    if (r.code == 334) r = co_await Command(password);
   } else {
     res.reply = Local(451, {4, 7, 0},
                       "the relay offers neither AUTH PLAIN nor AUTH LOGIN" +
@@ -166,12 +179,14 @@ asio::awaitable<void> ClientSession::Send(Transaction& t, std::string_view messa
   std::string lines;
   for (;;) {
     switch (t.Next(&lines)) {
-      case Transaction::Step::kSendCommands:
-        if (!co_await WriteAll(lines, opt_.timeouts.command)) {
+      case Transaction::Step::kSendCommands: {
+        bool written1 = co_await WriteAll(lines, opt_.timeouts.command);
+        if (!written1) {
           t.OnConnectionLost("write failed");
           co_return;
         }
         break;
+      }
       case Transaction::Step::kAwaitReplies: {
         auto timeout = opt_.timeouts.command;
         auto w = t.WaitingFor();
@@ -198,7 +213,8 @@ asio::awaitable<void> ClientSession::Send(Transaction& t, std::string_view messa
         for (size_t off = 0; off < message.size(); off += kBlock) {
           stuffer.Feed(message.substr(off, kBlock), data);
           if (data.size() >= kBlock) {
-            if (!co_await WriteAll(data, opt_.timeouts.data_block)) {
+            bool written2 = co_await WriteAll(data, opt_.timeouts.data_block);
+            if (!written2) {
               t.OnConnectionLost("write failed during data");
               co_return;
             }
@@ -206,7 +222,8 @@ asio::awaitable<void> ClientSession::Send(Transaction& t, std::string_view messa
           }
         }
         stuffer.Finish(data);
-        if (!co_await WriteAll(data, opt_.timeouts.data_block)) {
+        bool written3 = co_await WriteAll(data, opt_.timeouts.data_block);
+        if (!written3) {
           t.OnConnectionLost("write failed during data");
           co_return;
         }
@@ -220,7 +237,8 @@ asio::awaitable<void> ClientSession::Send(Transaction& t, std::string_view messa
 
 asio::awaitable<bool> ClientSession::Reset() {
   if (!usable_) co_return false;
-  Reply r = co_await Command("RSET\r\n");
+  std::string rset = "RSET\r\n";
+  Reply r = co_await Command(rset);
   if (!r.Positive()) {
     usable_ = false;
     stream_.Close();
@@ -230,7 +248,9 @@ asio::awaitable<bool> ClientSession::Reset() {
 
 asio::awaitable<void> ClientSession::Quit() {
   if (usable_) {
-    if (co_await WriteAll("QUIT\r\n", opt_.timeouts.command)) {
+    std::string quit = "QUIT\r\n";
+    bool written = co_await WriteAll(quit, opt_.timeouts.command);
+    if (written) {
       // A short wait for 221; the message outcomes do not depend on it.
       co_await ReadReply(std::chrono::seconds(5));
     }

@@ -66,7 +66,7 @@ class ClientSession {
   // Reads one complete reply; on failure returns a 451 4.4.2 reply and marks the session unusable.
   asio::awaitable<Reply> ReadReply(std::chrono::milliseconds timeout);
   asio::awaitable<bool> WriteAll(std::string_view data, std::chrono::milliseconds timeout);
-  asio::awaitable<Reply> Command(std::string_view line);
+  asio::awaitable<Reply> Command(std::string line);
   asio::awaitable<Reply> Ehlo();
   asio::awaitable<OpenResult> Authenticate();
   Reply Lost(const std::string& why);

@@ -290,7 +290,8 @@ class Session {
       ++errors_;
       co_return;
     }
-    if (co_await handler_.Authenticate(user, password)) {
+    bool accepted = co_await handler_.Authenticate(user, password);
+    if (accepted) {
       info_.authenticated = true;
       Reply(235, "2.7.0 Authentication successful");
     } else {
@@ -448,7 +449,8 @@ class Session {
 asio::awaitable<SessionInfo> RunServerSession(Stream& stream, const ServerOptions& options,
                                               ServerHandler& handler) {
   Session session(stream, options, handler);
-  co_return co_await session.Run();
+  SessionInfo info = co_await session.Run();
+  co_return info;
 }
 
 }  // namespace mp::smtp

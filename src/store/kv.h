@@ -75,6 +75,10 @@ class KvStore {
   virtual Status Scan(
       Column column, std::string_view prefix,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
+  // Calls fn for each key in [from, to) in key order, until fn returns false.
+  virtual Status ScanRange(
+      Column column, std::string_view from, std::string_view to,
+      const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
   virtual StoreStats Stats() = 0;
   // Finishes every queued commit, then stops the writer. Later commits fail with kShuttingDown.
   virtual void Close() = 0;

@@ -20,7 +20,8 @@ bool FromName(std::string_view name, const std::string_view (&names)[N], E* out)
 }
 
 constexpr std::string_view kMessageStatus[] = {"queued",    "scheduled", "canceled",
-                                               "delivered", "bounced",   "partially_delivered"};
+                                               "delivered", "bounced",   "partially_delivered",
+                                               "deferred"};
 constexpr std::string_view kRecipientStatus[] = {"queued",    "scheduled", "canceled",
                                                  "delivered", "deferred",  "bounced"};
 constexpr std::string_view kRecipientKind[] = {"to", "cc", "bcc"};
@@ -54,12 +55,27 @@ std::string EncodeEnvelope(const Envelope& e) {
   o["created"] = e.created_ms;
   o["send_at"] = e.send_at_ms;
   o["updated"] = e.updated_ms;
+  if (e.due_ms >= 0) o["due"] = e.due_ms;
   o["size"] = e.size;
   json::array rcpts;
   rcpts.reserve(e.recipients.size());
   for (const RecipientRecord& r : e.recipients) {
-    rcpts.push_back(json::array{json::string(r.address), json::string(RecipientKindName(r.kind)),
-                                json::string(RecipientStatusName(r.status))});
+    json::array ra{json::string(r.address), json::string(RecipientKindName(r.kind)),
+                   json::string(RecipientStatusName(r.status))};
+    if (r.attempts_total > 0 || !r.reason.empty()) {
+      ra.emplace_back(r.attempts_total);
+      ra.emplace_back(r.next_attempt_ms);
+      ra.emplace_back(r.reason);
+      json::array atts;
+      for (const Attempt& a : r.attempts) {
+        atts.push_back(json::object{{"at", a.at_ms},       {"mx", a.mx},
+                                    {"ip", a.ip},          {"code", a.code},
+                                    {"enhanced", a.enhanced}, {"text", a.text},
+                                    {"tls", a.tls_version}, {"cipher", a.tls_cipher}});
+      }
+      ra.emplace_back(std::move(atts));
+    }
+    rcpts.push_back(std::move(ra));
   }
   o["rcpts"] = std::move(rcpts);
   json::array tags;
@@ -93,6 +109,7 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
     e.created_ms = o.at("created").to_number<int64_t>();
     e.send_at_ms = o.at("send_at").to_number<int64_t>();
     e.updated_ms = o.at("updated").to_number<int64_t>();
+    if (const json::value* due = o.if_contains("due")) e.due_ms = due->to_number<int64_t>();
     e.size = o.at("size").to_number<uint64_t>();
     for (const json::value& rv : o.at("rcpts").as_array()) {
       const json::array& ra = rv.as_array();
@@ -101,6 +118,24 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
       if (!FromName(std::string_view(ra.at(1).as_string()), kRecipientKind, &r.kind) ||
           !FromName(std::string_view(ra.at(2).as_string()), kRecipientStatus, &r.status)) {
         return std::nullopt;
+      }
+      if (ra.size() >= 7) {
+        r.attempts_total = ra.at(3).to_number<int>();
+        r.next_attempt_ms = ra.at(4).to_number<int64_t>();
+        r.reason = ra.at(5).as_string();
+        for (const json::value& av : ra.at(6).as_array()) {
+          const json::object& ao = av.as_object();
+          Attempt a;
+          a.at_ms = ao.at("at").to_number<int64_t>();
+          a.mx = ao.at("mx").as_string();
+          a.ip = ao.at("ip").as_string();
+          a.code = ao.at("code").to_number<int>();
+          a.enhanced = ao.at("enhanced").as_string();
+          a.text = ao.at("text").as_string();
+          a.tls_version = ao.at("tls").as_string();
+          a.tls_cipher = ao.at("cipher").as_string();
+          r.attempts.push_back(std::move(a));
+        }
       }
       e.recipients.push_back(std::move(r));
     }
@@ -122,7 +157,41 @@ void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
 
 void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_queue) {
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
-  if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(e.send_at_ms, e.id));
+  if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(QueueDue(e), e.id));
+}
+
+void AddRequeue(WriteBatch& batch, Envelope& e, int64_t new_due_ms) {
+  int64_t old_due = QueueDue(e);
+  if (old_due != new_due_ms) {
+    batch.Delete(Column::kQueue, QueueKey(old_due, e.id));
+    batch.Put(Column::kQueue, QueueKey(new_due_ms, e.id), {});
+  }
+  e.due_ms = new_due_ms;
+  batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
+}
+
+MessageStatus DeriveStatus(const Envelope& e) {
+  size_t delivered = 0, bounced = 0, canceled = 0, deferred = 0, scheduled = 0;
+  for (const RecipientRecord& r : e.recipients) {
+    switch (r.status) {
+      case RecipientStatus::kDelivered: ++delivered; break;
+      case RecipientStatus::kBounced: ++bounced; break;
+      case RecipientStatus::kCanceled: ++canceled; break;
+      case RecipientStatus::kDeferred: ++deferred; break;
+      case RecipientStatus::kScheduled: ++scheduled; break;
+      case RecipientStatus::kQueued: break;
+    }
+  }
+  size_t n = e.recipients.size();
+  size_t final_count = delivered + bounced + canceled;
+  if (final_count == n) {
+    if (canceled == n) return MessageStatus::kCanceled;
+    if (delivered == 0) return MessageStatus::kBounced;
+    return delivered == n ? MessageStatus::kDelivered : MessageStatus::kPartial;
+  }
+  if (scheduled > 0 && scheduled + final_count == n) return MessageStatus::kScheduled;
+  if (deferred > 0 && deferred + final_count == n) return MessageStatus::kDeferred;
+  return MessageStatus::kQueued;
 }
 
 Result<std::optional<Envelope>> ReadEnvelope(KvStore& kv, const MessageId& id) {

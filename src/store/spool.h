@@ -22,7 +22,8 @@ enum class MessageStatus : uint8_t {
   kCanceled,
   kDelivered,
   kBounced,
-  kPartial
+  kPartial,
+  kDeferred  // at least one recipient waits for a retry, none is being tried for the first time
 };
 enum class RecipientStatus : uint8_t {
   kQueued,
@@ -38,10 +39,32 @@ std::string_view MessageStatusName(MessageStatus s);
 std::string_view RecipientStatusName(RecipientStatus s);
 std::string_view RecipientKindName(RecipientKind k);
 
+// One delivery attempt for a recipient: where it went and what the server (or DNS) answered.
+struct Attempt {
+  int64_t at_ms = 0;        // when the attempt ended
+  std::string mx;           // MX or relay host name ("" when DNS failed first)
+  std::string ip;           // address connected to ("" if none)
+  int code = 0;             // SMTP reply code (local failures use 4xx/5xx too)
+  std::string enhanced;     // "5.1.1", or ""
+  std::string text;         // reply text, lines joined with a space
+  std::string tls_version;  // "TLSv1.3", or "" without TLS
+  std::string tls_cipher;
+};
+
 struct RecipientRecord {
   std::string address;  // envelope address (domain in A-labels)
   RecipientKind kind = RecipientKind::kTo;
   RecipientStatus status = RecipientStatus::kQueued;
+  int attempts_total = 0;         // every attempt ever made
+  int64_t next_attempt_ms = 0;    // when deferred: the next try
+  std::string reason;             // when bounced: "rejected", "expired", "null_mx", "no_such_domain"
+  std::vector<Attempt> attempts;  // the most recent kMaxAttemptsKept attempts, oldest first
+  static constexpr size_t kMaxAttemptsKept = 20;
+  // Still to be delivered (queued, scheduled or deferred).
+  bool Pending() const {
+    return status == RecipientStatus::kQueued || status == RecipientStatus::kScheduled ||
+           status == RecipientStatus::kDeferred;
+  }
 };
 
 struct Envelope {
@@ -53,6 +76,7 @@ struct Envelope {
   MessageStatus status = MessageStatus::kQueued;
   int64_t created_ms = 0;
   int64_t send_at_ms = 0;  // when delivery may start (== created_ms unless scheduled)
+  int64_t due_ms = -1;     // time of the message's queue entry; -1 = send_at_ms, never requeued
   int64_t updated_ms = 0;
   uint64_t size = 0;  // body size in bytes
   std::vector<RecipientRecord> recipients;
@@ -69,8 +93,15 @@ std::string QueueKey(int64_t due_ms, const MessageId& id);
 
 // Adds a new message (envelope, body, queue entry) to batch.
 void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body);
+// The time of the message's current queue entry.
+inline int64_t QueueDue(const Envelope& e) { return e.due_ms >= 0 ? e.due_ms : e.send_at_ms; }
 // Adds an envelope update; if the message leaves the queue, removes its queue entry.
 void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_queue);
+// Moves the message's queue entry to new_due_ms (updating e.due_ms) and writes the envelope.
+void AddRequeue(WriteBatch& batch, Envelope& e, int64_t new_due_ms);
+// Derives the message status from its recipients (delivered, bounced, partially delivered,
+// canceled, deferred or queued).
+MessageStatus DeriveStatus(const Envelope& e);
 
 Result<std::optional<Envelope>> ReadEnvelope(KvStore& kv, const MessageId& id);
 Result<std::optional<std::string>> ReadBody(KvStore& kv, const MessageId& id);

@@ -124,6 +124,21 @@ class RocksDbStore final : public KvStore {
     return Status::Ok();
   }
 
+  Status ScanRange(Column column, std::string_view from, std::string_view to,
+                   const std::function<bool(std::string_view, std::string_view)>& fn) override {
+    rocksdb::ReadOptions ro;
+    rocksdb::Slice upper(to.data(), to.size());
+    ro.iterate_upper_bound = &upper;  // stops early, without walking tombstones past `to`
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(ro, Handle(column)));
+    for (it->Seek(rocksdb::Slice(from.data(), from.size())); it->Valid(); it->Next()) {
+      rocksdb::Slice k = it->key();
+      rocksdb::Slice v = it->value();
+      if (!fn({k.data(), k.size()}, {v.data(), v.size()})) break;
+    }
+    if (!it->status().ok()) return MakeError(Code::kStorage, it->status().ToString());
+    return Status::Ok();
+  }
+
   StoreStats Stats() override {
     StoreStats st;
     uint64_t v = 0;

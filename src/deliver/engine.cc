@@ -1,0 +1,818 @@
+#include "deliver/engine.h"
+
+#include <unistd.h>
+
+#include <boost/asio/as_tuple.hpp>
+#include <boost/asio/co_spawn.hpp>
+#include <boost/asio/connect.hpp>
+#include <boost/asio/detached.hpp>
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/strand.hpp>
+#include <boost/asio/this_coro.hpp>
+#include <boost/asio/use_awaitable.hpp>
+#include <condition_variable>
+#include <deque>
+#include <mutex>
+#include <random>
+#include <set>
+#include <thread>
+#include <unordered_map>
+
+#include "core/clock.h"
+#include "core/log.h"
+#include "core/metrics.h"
+#include "deliver/route.h"
+#include "net/resolver.h"
+#include "queue/retry.h"
+#include "smtp/client_session.h"
+#include "store/spool.h"
+
+namespace mp {
+namespace asio = boost::asio;
+using tcp = asio::ip::tcp;
+using boost::system::error_code;
+
+namespace {
+
+constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
+
+double Uniform() {
+  thread_local std::mt19937_64 rng(std::random_device{}());
+  return std::uniform_real_distribution<double>(0, 1)(rng);
+}
+
+std::string Lower(std::string_view s) {
+  std::string out(s);
+  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  return out;
+}
+
+smtp::Reply MakeReply(int code, smtp::EnhancedCode enhanced, std::string text) {
+  smtp::Reply r;
+  r.code = code;
+  r.enhanced = enhanced;
+  r.lines = {std::move(text)};
+  return r;
+}
+
+std::string JoinLines(const smtp::Reply& r) {
+  std::string out;
+  for (const auto& l : r.lines) {
+    if (!out.empty()) out.push_back(' ');
+    out += l;
+  }
+  return out;
+}
+
+// Turns a callback API into an awaitable without a coroutine frame of its own (GCC 12 is fragile
+// with temporaries across co_await in lambdas).
+template <typename R, typename Start>
+asio::awaitable<R> AwaitCallback(Start start) {
+  auto initiate = [start = std::move(start)](auto handler) mutable {
+    using H = decltype(handler);
+    auto h = std::make_shared<H>(std::move(handler));
+    auto ex = asio::get_associated_executor(*h);
+    start([h, ex](R result) mutable {
+      asio::post(ex, [h, result = std::move(result)]() mutable { std::move(*h)(std::move(result)); });
+    });
+  };
+  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(initiate,
+                                                                       asio::use_awaitable);
+}
+
+struct ActiveMessage {
+  std::mutex mu;
+  Envelope env;
+  int outstanding = 0;  // jobs not finished yet
+};
+
+struct Job {
+  std::shared_ptr<ActiveMessage> msg;
+  std::vector<size_t> rcpts;  // indices into msg->env.recipients
+  std::string domain;
+};
+
+// What one attempt decided for one recipient of a job.
+struct Outcome {
+  smtp::RecipientOutcome result = smtp::RecipientOutcome::kTransient;
+  smtp::Reply reply;
+};
+
+// Where an attempt went, for the attempt records.
+struct AttemptPlace {
+  std::string mx, ip, tls_version, tls_cipher;
+};
+
+struct Site {
+  std::mutex mu;
+  Destination dest;
+  smtp::ClientOptions options;
+  std::deque<Job> ready;
+  int connections = 0;
+  // Connections waiting for a job: a posted cancel of the timer wakes one.
+  std::deque<std::shared_ptr<asio::steady_timer>> idle;
+  // Token bucket for max_messages_per_second_per_site.
+  double tokens = 0;
+  int64_t refill_ms = 0;
+};
+
+}  // namespace
+
+struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl> {
+  Impl(asio::io_context& io, const Config& c, KvStore& kv, net::Resolver& resolver,
+       const Clock& clock)
+      : io(io),
+        config(c),
+        d(c.delivery),
+        kv(kv),
+        resolver(resolver),
+        clock(clock),
+        routes(c.delivery),
+        tls(smtp::MakeClientTlsContext()) {
+    retry.first_delay_ms = int64_t{d.retry_first_seconds} * 1000;
+    retry.multiplier = d.retry_multiplier;
+    retry.max_delay_ms = int64_t{d.retry_max_seconds} * 1000;
+    retry.jitter = d.retry_jitter;
+    retry.max_age_ms = int64_t{d.max_age_seconds} * 1000;
+    helo = d.helo_name;
+    if (helo.empty()) {
+      char buf[256] = {};
+      helo = gethostname(buf, sizeof buf - 1) == 0 && buf[0] ? buf : "localhost";
+    }
+    auto& m = Metrics::Global();
+    const char* help = "Recipient delivery attempts by result";
+    delivered = &m.GetCounter("mailplane_delivery_attempts_total", help, {{"result", "delivered"}});
+    deferred = &m.GetCounter("mailplane_delivery_attempts_total", help, {{"result", "deferred"}});
+    bounced = &m.GetCounter("mailplane_delivery_attempts_total", help, {{"result", "bounced"}});
+    expired = &m.GetCounter("mailplane_delivery_attempts_total", help, {{"result", "expired"}});
+  }
+
+  asio::io_context& io;
+  const Config& config;
+  const DeliveryConfig& d;
+  KvStore& kv;
+  net::Resolver& resolver;
+  const Clock& clock;
+  RouteTable routes;
+  RetryPolicy retry;
+  std::string helo;
+  std::unique_ptr<asio::ssl::context> tls;
+  Counter *delivered, *deferred, *bounced, *expired;
+
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::vector<std::thread> threads;
+  std::atomic<bool> stopping{false};
+  std::atomic<int> connections{0};
+
+  mutable std::mutex active_mu;
+  std::unordered_map<std::string, std::shared_ptr<ActiveMessage>> active;  // by raw id
+  std::set<std::string> cancelling;
+
+  std::mutex sites_mu;
+  std::unordered_map<std::string, std::shared_ptr<Site>> sites;
+
+  std::thread scanner;
+  std::mutex scan_mu;
+  std::condition_variable scan_cv;
+  bool scan_now = false;
+
+  // ---- scanner -------------------------------------------------------------------------------
+
+  void ScanLoop() {
+    std::string cursor;  // where the last round stopped; "" = the start of the queue
+    while (!stopping.load()) {
+      bool more = ScanOnce(&cursor);
+      std::unique_lock lock(scan_mu);
+      if (!more) {
+        scan_cv.wait_for(lock, std::chrono::milliseconds(100),
+                         [this] { return scan_now || stopping.load(); });
+      }
+      scan_now = false;
+    }
+  }
+
+  size_t ActiveCount() const {
+    std::lock_guard lock(active_mu);
+    return active.size();
+  }
+
+  // One pass over due queue entries from the cursor. Returns true if it stopped for a reason
+  // other than reaching the end of what is due (so the next pass should follow at once).
+  bool ScanOnce(std::string* cursor) {
+    size_t window = static_cast<size_t>(d.window);
+    size_t room = window > ActiveCount() ? window - ActiveCount() : 0;
+    if (room == 0) return false;
+    room = std::min<size_t>(room, 2000);  // a bounded pass, so Stop is never kept waiting
+    int64_t now = clock.NowMs();
+    std::string upper;
+    AppendU64BE(upper, static_cast<uint64_t>(now) + 1);
+    std::vector<std::pair<std::string, int64_t>> found;  // raw id, due
+    std::string last_key;
+    bool full = false;
+    Status s = kv.ScanRange(Column::kQueue, *cursor, upper, [&](std::string_view key,
+                                                                std::string_view) {
+      if (key.size() != 24) return true;
+      last_key.assign(key);
+      std::string raw(key.substr(8));
+      {
+        std::lock_guard lock(active_mu);
+        if (active.count(raw) || cancelling.count(raw)) return true;
+      }
+      found.emplace_back(std::move(raw), static_cast<int64_t>(ReadU64BE(key.substr(0, 8))));
+      if (found.size() >= room) {
+        full = true;
+        return false;
+      }
+      return true;
+    });
+    if (!s.ok()) {
+      log::Error("delivery.scan_failed", {{"error", s.error().detail}});
+      return false;
+    }
+    // Next pass: after the last key seen if this one stopped early, else from the start (retries
+    // due since may sort before the cursor).
+    if (full) {
+      *cursor = last_key;
+      cursor->push_back('\0');
+    } else {
+      cursor->clear();
+    }
+    for (auto& [raw, due] : found) Activate(raw, due);
+    return full;
+  }
+
+  void Activate(const std::string& raw, int64_t due) {
+    auto id = MessageId::FromRaw(raw);
+    if (!id) return;
+    auto read = ReadEnvelope(kv, *id);
+    if (!read.ok()) {
+      log::Error("delivery.read_failed", {{"id", id->ToString()}, {"error", read.error().detail}});
+      return;
+    }
+    if (!read.value() || QueueDue(*read.value()) != due) {
+      // A queue entry without its message, or left behind by an older due time: drop it.
+      WriteBatch b;
+      b.Delete(Column::kQueue, QueueKey(due, *id));
+      kv.Commit(std::move(b), [](Status) {});
+      return;
+    }
+    auto msg = std::make_shared<ActiveMessage>();
+    msg->env = std::move(*read.value());
+    Envelope& env = msg->env;
+    // Group the recipients still to deliver by domain, at most N per transaction.
+    std::vector<Job> jobs;
+    std::unordered_map<std::string, size_t> open_job;  // domain -> index of a job with room
+    size_t per_txn = static_cast<size_t>(d.max_recipients_per_transaction);
+    for (size_t i = 0; i < env.recipients.size(); ++i) {
+      if (!env.recipients[i].Pending()) continue;
+      const std::string& addr = env.recipients[i].address;
+      std::string domain = Lower(addr.substr(addr.rfind('@') + 1));
+      auto it = open_job.find(domain);
+      if (it == open_job.end() || jobs[it->second].rcpts.size() >= per_txn) {
+        jobs.push_back(Job{msg, {}, domain});
+        open_job[domain] = jobs.size() - 1;
+      }
+      jobs[open_job[domain]].rcpts.push_back(i);
+    }
+    if (jobs.empty()) {
+      // Nothing pending (canceled or finished): the queue entry is stale.
+      WriteBatch b;
+      env.status = DeriveStatus(env);
+      AddEnvelopeUpdate(b, env, true);
+      kv.Commit(std::move(b), [](Status) {});
+      return;
+    }
+    msg->outstanding = static_cast<int>(jobs.size());
+    {
+      std::lock_guard lock(active_mu);
+      if (cancelling.count(raw)) return;  // a cancel began after the scan saw the entry
+      active[raw] = msg;
+    }
+    for (Job& job : jobs) Route(std::move(job));
+  }
+
+  // ---- routing -------------------------------------------------------------------------------
+
+  void Route(Job job) {
+    if (auto relay = routes.Relay(job.domain)) {
+      Enqueue(*relay, std::move(job));
+      return;
+    }
+    std::string domain = job.domain;
+    auto self = shared_from_this();
+    auto shared_job = std::make_shared<Job>(std::move(job));
+    resolver.ResolveMx(domain, [self, shared_job](net::MxResult r) {
+      asio::post(self->io, [self, shared_job, r = std::move(r)]() mutable {
+        self->OnMx(std::move(*shared_job), std::move(r));
+      });
+    });
+  }
+
+  void OnMx(Job job, net::MxResult r) {
+    using net::DnsStatus;
+    if (r.status == DnsStatus::kOk && r.null_mx) {
+      FailJob(job, MakeReply(550, {5, 1, 10},
+                             "recipient domain " + job.domain + " accepts no mail (null MX)"),
+              "null_mx");
+    } else if (r.status == DnsStatus::kOk && !r.hosts.empty()) {
+      std::vector<std::string> hosts;
+      for (const auto& h : r.hosts) hosts.push_back(h.host);
+      Enqueue(routes.Mx(hosts), std::move(job));
+    } else if (r.status == DnsStatus::kNxDomain || r.status == DnsStatus::kNoData ||
+               r.status == DnsStatus::kOk) {
+      FailJob(job, MakeReply(550, {5, 1, 2},
+                             "recipient domain " + job.domain + " does not exist or has no mail "
+                             "server (" + r.error + ")"),
+              "no_such_domain");
+    } else {
+      FailJob(job, MakeReply(451, {4, 4, 3}, "DNS lookup of " + job.domain +
+                                                 " failed temporarily: " + r.error),
+              "");
+    }
+  }
+
+  void FailJob(Job& job, const smtp::Reply& reply, const std::string& reason) {
+    std::vector<Outcome> outcomes(job.rcpts.size());
+    for (Outcome& o : outcomes) {
+      o.result = reply.Permanent() ? smtp::RecipientOutcome::kPermanent
+                                   : smtp::RecipientOutcome::kTransient;
+      o.reply = reply;
+    }
+    FinishJob(job, outcomes, AttemptPlace{}, reason);
+  }
+
+  // ---- sites and connections -----------------------------------------------------------------
+
+  std::shared_ptr<Site> GetSite(const Destination& dest) {
+    std::lock_guard lock(sites_mu);
+    auto& slot = sites[dest.site];
+    if (!slot) {
+      slot = std::make_shared<Site>();
+      slot->dest = dest;
+      smtp::ClientOptions& o = slot->options;
+      o.helo_name = helo;
+      o.tls = dest.tls;
+      o.tls_context = tls.get();
+      o.auth_user = dest.auth_user;
+      o.auth_password = dest.auth_password;
+      o.timeouts.greeting = std::chrono::seconds(d.greeting_timeout_seconds);
+      o.timeouts.command = std::chrono::seconds(d.command_timeout_seconds);
+      o.timeouts.data_init = std::chrono::seconds(d.data_init_timeout_seconds);
+      o.timeouts.data_block = std::chrono::seconds(d.data_block_timeout_seconds);
+      o.timeouts.data_end = std::chrono::seconds(d.data_end_timeout_seconds);
+      slot->tokens = d.max_messages_per_second_per_site;
+      slot->refill_ms = clock.NowMs();
+    } else {
+      std::lock_guard site_lock(slot->mu);
+      slot->dest.hosts = dest.hosts;  // the latest MX order (equal preferences reshuffled)
+    }
+    return slot;
+  }
+
+  void Enqueue(const Destination& dest, Job job) {
+    if (stopping.load()) return;  // stays queued in the spool; the next start retries it
+    std::shared_ptr<Site> site = GetSite(dest);
+    std::lock_guard lock(site->mu);
+    site->ready.push_back(std::move(job));
+    if (!site->idle.empty()) {
+      auto timer = site->idle.front();
+      site->idle.pop_front();
+      asio::post(timer->get_executor(), [timer] { timer->cancel(); });
+    } else if (site->connections < d.max_connections_per_site) {
+      SpawnConnection(site);
+    }
+  }
+
+  // Called with site->mu held.
+  void SpawnConnection(const std::shared_ptr<Site>& site) {
+    ++site->connections;
+    connections.fetch_add(1);
+    auto strand = asio::make_strand(io);
+    asio::co_spawn(strand, RunConnection(shared_from_this(), site), asio::detached);
+  }
+
+  // Takes the next job of the site, waiting up to idle_seconds. False: none (or stopping).
+  static asio::awaitable<bool> TakeJob(std::shared_ptr<Impl> self, std::shared_ptr<Site> site,
+                                       Job* job) {
+    auto ex = co_await asio::this_coro::executor;
+    auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(self->d.idle_seconds);
+    for (;;) {
+      std::shared_ptr<asio::steady_timer> timer;
+      {
+        std::lock_guard lock(site->mu);
+        if (!site->ready.empty()) {
+          *job = std::move(site->ready.front());
+          site->ready.pop_front();
+          co_return true;
+        }
+        if (self->stopping.load() || std::chrono::steady_clock::now() >= deadline) {
+          co_return false;
+        }
+        timer = std::make_shared<asio::steady_timer>(ex, deadline);
+        site->idle.push_back(timer);
+      }
+      co_await timer->async_wait(kNoThrow);
+      std::lock_guard lock(site->mu);
+      auto it = std::find(site->idle.begin(), site->idle.end(), timer);
+      if (it != site->idle.end()) site->idle.erase(it);
+    }
+  }
+
+  // Waits for a token of the site's rate limit, if it has one.
+  static asio::awaitable<void> RateLimit(std::shared_ptr<Impl> self, std::shared_ptr<Site> site) {
+    int rate = self->d.max_messages_per_second_per_site;
+    if (rate <= 0) co_return;
+    for (;;) {
+      int64_t wait_ms = 0;
+      {
+        std::lock_guard lock(site->mu);
+        int64_t now = self->clock.NowMs();
+        site->tokens = std::min<double>(rate, site->tokens + (now - site->refill_ms) * rate / 1000.0);
+        site->refill_ms = now;
+        if (site->tokens >= 1) {
+          site->tokens -= 1;
+          co_return;
+        }
+        wait_ms = static_cast<int64_t>((1 - site->tokens) * 1000 / rate) + 1;
+      }
+      asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(wait_ms));
+      co_await t.async_wait(kNoThrow);
+    }
+  }
+
+  struct Opened {
+    bool ok = false;
+    smtp::Reply reply;  // why not, when !ok
+    AttemptPlace place;
+  };
+
+  // Connects to the site's hosts in order (each host's addresses in turn) until one greets and
+  // completes EHLO/STARTTLS/AUTH. stream/session are emplaced on success.
+  static asio::awaitable<Opened> Open(std::shared_ptr<Impl> self, std::shared_ptr<Site> site,
+                                      std::optional<smtp::Stream>& stream,
+                                      std::optional<smtp::ClientSession>& session,
+                                      smtp::ClientOptions& options) {
+    Opened res;
+    res.reply = MakeReply(451, {4, 4, 1}, "no MX host could be reached");
+    std::vector<std::string> hosts;
+    uint16_t port;
+    {
+      std::lock_guard lock(site->mu);
+      hosts = site->dest.hosts;
+      port = site->dest.port;
+    }
+    auto ex = co_await asio::this_coro::executor;
+    for (const std::string& host : hosts) {
+      std::vector<std::string> addrs;
+      error_code ec;
+      asio::ip::make_address(host, ec);
+      if (!ec) {
+        addrs.push_back(host);
+      } else {
+        auto start = [self, host](std::function<void(net::AddrResult)> done) {
+          self->resolver.ResolveAddrs(host, std::move(done));
+        };
+        net::AddrResult ar = co_await AwaitCallback<net::AddrResult>(std::move(start));
+        if (ar.status != net::DnsStatus::kOk || ar.addresses.empty()) {
+          res.reply = MakeReply(451, {4, 4, 3}, "cannot resolve MX host " + host + ": " + ar.error);
+          res.place.mx = host;
+          continue;
+        }
+        addrs = std::move(ar.addresses);
+      }
+      for (const std::string& a : addrs) {
+        res.place = AttemptPlace{host, a, "", ""};
+        auto addr = asio::ip::make_address(a, ec);
+        if (ec) continue;
+        tcp::socket socket(ex);
+        asio::steady_timer timer(ex, std::chrono::seconds(self->d.connect_timeout_seconds));
+        timer.async_wait([&socket](error_code e) {
+          if (!e) {
+            error_code ignored;
+            socket.close(ignored);
+          }
+        });
+        auto [cec] = co_await socket.async_connect(tcp::endpoint(addr, port), kNoThrow);
+        bool timed_out = timer.expiry() <= std::chrono::steady_clock::now();
+        timer.cancel();
+        if (cec) {
+          res.reply = MakeReply(451, {4, 4, 1},
+                                "connect to " + host + "[" + a + "]:" + std::to_string(port) +
+                                    " failed: " + (timed_out ? "timeout" : cec.message()));
+          continue;
+        }
+        error_code ignored;
+        socket.set_option(tcp::no_delay(true), ignored);
+        options.tls_host = host;
+        session.reset();
+        stream.reset();
+        stream.emplace(std::move(socket));
+        session.emplace(*stream, options);
+        smtp::OpenResult o = co_await session->Open();
+        if (o.ok) {
+          res.ok = true;
+          res.place.tls_version = stream->TlsVersion();
+          res.place.tls_cipher = stream->TlsCipher();
+          co_return res;
+        }
+        res.reply = o.reply;
+        session.reset();
+        stream.reset();
+        if (!o.next_host) co_return res;
+      }
+    }
+    co_return res;
+  }
+
+  static asio::awaitable<void> RunConnection(std::shared_ptr<Impl> self,
+                                             std::shared_ptr<Site> site) {
+    std::optional<smtp::Stream> stream;
+    std::optional<smtp::ClientSession> session;
+    smtp::ClientOptions options;
+    {
+      std::lock_guard lock(site->mu);
+      options = site->options;
+    }
+    Opened opened = co_await Open(self, site, stream, session, options);
+    if (!opened.ok) {
+      // The destination cannot be reached now. If no other connection is working for it, defer
+      // everything waiting for it; otherwise just one job, and let the others carry on.
+      std::vector<Job> failed;
+      {
+        std::lock_guard lock(site->mu);
+        size_t n = site->connections > 1 ? std::min<size_t>(1, site->ready.size())
+                                         : site->ready.size();
+        for (size_t i = 0; i < n; ++i) {
+          failed.push_back(std::move(site->ready.front()));
+          site->ready.pop_front();
+        }
+      }
+      for (Job& job : failed) {
+        std::vector<Outcome> outcomes(job.rcpts.size());
+        for (Outcome& o : outcomes) {
+          o.result = opened.reply.Permanent() ? smtp::RecipientOutcome::kPermanent
+                                              : smtp::RecipientOutcome::kTransient;
+          o.reply = opened.reply;
+        }
+        self->FinishJob(job, outcomes, opened.place, "");
+      }
+      log::Debug("delivery.connect_failed",
+                 {{"site", site->dest.site}, {"reply", opened.reply.Summary()}});
+    } else {
+      int sent = 0;
+      while (sent < self->d.max_messages_per_connection) {
+        Job job;
+        if (!co_await TakeJob(self, site, &job)) break;
+        co_await RateLimit(self, site);
+        co_await self->Deliver(*session, job, opened.place);
+        ++sent;
+        if (!session->Usable()) break;
+      }
+      if (session->Usable()) co_await session->Quit();
+    }
+    session.reset();
+    stream.reset();
+    self->connections.fetch_sub(1);
+    std::lock_guard lock(site->mu);
+    --site->connections;
+    // Work arrived that no connection will take: start one.
+    if (!site->ready.empty() && site->connections == 0 && !self->stopping.load()) {
+      self->SpawnConnection(site);
+    }
+  }
+
+  asio::awaitable<void> Deliver(smtp::ClientSession& session, Job& job, const AttemptPlace& place) {
+    smtp::Envelope env;
+    MessageId id;
+    {
+      std::lock_guard lock(job.msg->mu);
+      const Envelope& e = job.msg->env;
+      id = e.id;
+      env.mail_from = e.mail_from;
+      env.size = e.size;
+      for (size_t i : job.rcpts) env.recipients.push_back(e.recipients[i].address);
+    }
+    // A point read (memtable, block cache or a blob file); bodies are never held in the window.
+    auto body = kv.Get(Column::kBody, EnvelopeKey(id));
+    std::vector<Outcome> outcomes(job.rcpts.size());
+    if (!body.ok() || !body.value()) {
+      smtp::Reply r = body.ok() ? MakeReply(550, {5, 3, 0}, "message body missing from the spool")
+                                : MakeReply(451, {4, 3, 0}, "spool read failed: " +
+                                                                body.error().detail);
+      for (Outcome& o : outcomes) {
+        o.result = r.Permanent() ? smtp::RecipientOutcome::kPermanent
+                                 : smtp::RecipientOutcome::kTransient;
+        o.reply = r;
+      }
+      FinishJob(job, outcomes, place, "");
+      co_return;
+    }
+    const std::string& message = *body.value();
+    for (unsigned char c : message) {
+      if (c >= 0x80) {
+        env.eight_bit = true;
+        break;
+      }
+    }
+    smtp::Transaction t(std::move(env), session.ServerExtensions());
+    co_await session.Send(t, message);
+    for (size_t i = 0; i < outcomes.size(); ++i) {
+      outcomes[i].result = t.Outcome(i);
+      outcomes[i].reply = t.DecidingReply(i);
+    }
+    FinishJob(job, outcomes, place, "");
+    if (t.NeedsReset() && session.Usable()) co_await session.Reset();
+  }
+
+  // ---- outcomes ------------------------------------------------------------------------------
+
+  void FinishJob(Job& job, const std::vector<Outcome>& outcomes, const AttemptPlace& place,
+                 const std::string& bounce_reason) {
+    std::shared_ptr<ActiveMessage> msg = job.msg;
+    std::unique_lock lock(msg->mu);
+    Envelope& env = msg->env;
+    int64_t now = clock.NowMs();
+    for (size_t k = 0; k < job.rcpts.size(); ++k) {
+      RecipientRecord& r = env.recipients[job.rcpts[k]];
+      const Outcome& o = outcomes[k];
+      Attempt a;
+      a.at_ms = now;
+      a.mx = place.mx;
+      a.ip = place.ip;
+      a.code = o.reply.code;
+      a.enhanced = o.reply.enhanced ? o.reply.enhanced->ToString() : "";
+      a.text = JoinLines(o.reply);
+      a.tls_version = place.tls_version;
+      a.tls_cipher = place.tls_cipher;
+      r.attempts.push_back(std::move(a));
+      if (r.attempts.size() > RecipientRecord::kMaxAttemptsKept) {
+        r.attempts.erase(r.attempts.begin());
+      }
+      ++r.attempts_total;
+      r.next_attempt_ms = 0;
+      switch (o.result) {
+        case smtp::RecipientOutcome::kDelivered:
+          r.status = RecipientStatus::kDelivered;
+          r.reason.clear();
+          delivered->Inc();
+          break;
+        case smtp::RecipientOutcome::kPermanent:
+          r.status = RecipientStatus::kBounced;
+          r.reason = bounce_reason.empty() ? "rejected" : bounce_reason;
+          bounced->Inc();
+          break;
+        case smtp::RecipientOutcome::kTransient:
+        case smtp::RecipientOutcome::kPending: {
+          auto next = retry.NextAttempt(env.created_ms, now, r.attempts_total, Uniform());
+          if (next) {
+            r.status = RecipientStatus::kDeferred;
+            r.next_attempt_ms = *next;
+            deferred->Inc();
+          } else {
+            r.status = RecipientStatus::kBounced;
+            r.reason = "expired";
+            expired->Inc();
+          }
+          break;
+        }
+      }
+    }
+    env.updated_ms = now;
+    env.status = DeriveStatus(env);
+    bool last = --msg->outstanding == 0;
+    WriteBatch batch;
+    if (!last) {
+      AddEnvelopeUpdate(batch, env, false);
+    } else {
+      int64_t next_due = -1;
+      for (const RecipientRecord& r : env.recipients) {
+        if (r.status == RecipientStatus::kDeferred &&
+            (next_due < 0 || r.next_attempt_ms < next_due)) {
+          next_due = r.next_attempt_ms;
+        }
+      }
+      if (next_due >= 0) {
+        AddRequeue(batch, env, next_due);
+      } else {
+        AddEnvelopeUpdate(batch, env, true);
+      }
+    }
+    std::string raw(env.id.Raw());
+    // Commit while holding the message lock, so this message's updates reach the store in order.
+    Commit(std::move(batch), last ? raw : std::string(), 0);
+  }
+
+  // Commits; a failure other than shutdown is retried, since the outcome must not be lost. With
+  // release_raw, the message leaves the active window once the batch is durable.
+  void Commit(WriteBatch batch, std::string release_raw, int tries) {
+    auto self = shared_from_this();
+    auto copy = std::make_shared<WriteBatch>(batch);
+    kv.Commit(std::move(batch), [self, copy, release_raw, tries](Status s) {
+      if (!s.ok() && s.error().code != Code::kShuttingDown && tries < 1000) {
+        log::Warn("delivery.commit_retry", {{"error", s.error().detail}});
+        auto timer = std::make_shared<asio::steady_timer>(self->io, std::chrono::milliseconds(100));
+        timer->async_wait([self, copy, release_raw, tries, timer](error_code) {
+          self->Commit(*copy, release_raw, tries + 1);
+        });
+        return;
+      }
+      if (!s.ok()) {
+        log::Error("delivery.commit_failed", {{"error", s.error().detail}});
+      }
+      if (!release_raw.empty()) {
+        {
+          std::lock_guard lock(self->active_mu);
+          self->active.erase(release_raw);
+        }
+        self->Notify();
+      }
+    });
+  }
+
+  void Notify() {
+    {
+      std::lock_guard lock(scan_mu);
+      scan_now = true;
+    }
+    scan_cv.notify_one();
+  }
+};
+
+DeliveryEngine::DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver,
+                               const Clock& clock)
+    : io_(std::make_unique<asio::io_context>()),
+      impl_(std::make_shared<Impl>(*io_, config, kv, resolver, clock)) {
+  auto& m = Metrics::Global();
+  std::weak_ptr<Impl> weak = impl_;
+  m.AddGauge("mailplane_delivery_active_messages", "Messages in the active window", [weak] {
+    auto s = weak.lock();
+    return s ? static_cast<double>(s->ActiveCount()) : 0.0;
+  });
+  m.AddGauge("mailplane_delivery_connections", "Open SMTP client connections", [weak] {
+    auto s = weak.lock();
+    return s ? static_cast<double>(s->connections.load()) : 0.0;
+  });
+}
+
+DeliveryEngine::~DeliveryEngine() { Stop(std::chrono::milliseconds(0)); }
+
+void DeliveryEngine::Start() {
+  Impl& i = *impl_;
+  i.work.emplace(i.io.get_executor());
+  unsigned n = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
+  for (unsigned k = 0; k < n; ++k) i.threads.emplace_back([&i] { i.io.run(); });
+  i.scanner = std::thread([&i] { i.ScanLoop(); });
+}
+
+void DeliveryEngine::Notify() { impl_->Notify(); }
+
+void DeliveryEngine::Stop(std::chrono::milliseconds grace) {
+  Impl& i = *impl_;
+  if (i.stopping.exchange(true)) return;
+  i.Notify();
+  if (i.scanner.joinable()) i.scanner.join();
+  // Wake idle connections so they QUIT; transactions in flight may finish within the grace time.
+  {
+    std::lock_guard lock(i.sites_mu);
+    for (auto& [name, site] : i.sites) {
+      std::lock_guard site_lock(site->mu);
+      for (auto& t : site->idle) asio::post(t->get_executor(), [t] { t->cancel(); });
+      site->idle.clear();
+      site->ready.clear();
+    }
+  }
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (i.connections.load() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  i.work.reset();
+  i.io.stop();
+  for (auto& t : i.threads) t.join();
+  i.threads.clear();
+}
+
+bool DeliveryEngine::BeginCancel(const MessageId& id) {
+  std::lock_guard lock(impl_->active_mu);
+  std::string raw(id.Raw());
+  if (impl_->active.count(raw)) return false;
+  impl_->cancelling.insert(raw);
+  return true;
+}
+
+void DeliveryEngine::EndCancel(const MessageId& id) {
+  std::lock_guard lock(impl_->active_mu);
+  impl_->cancelling.erase(std::string(id.Raw()));
+}
+
+DeliveryEngine::Stats DeliveryEngine::GetStats() const {
+  Stats s;
+  s.active = impl_->ActiveCount();
+  s.connections = static_cast<size_t>(impl_->connections.load());
+  std::lock_guard lock(impl_->sites_mu);
+  s.sites = impl_->sites.size();
+  return s;
+}
+
+}  // namespace mp

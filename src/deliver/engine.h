@@ -1,0 +1,73 @@
+// DeliveryEngine: takes due messages from the spool's queue index and delivers them over SMTP to
+// each recipient domain's MX hosts (or a configured relay), records every attempt, and writes
+// every outcome back to the spool: delivered, bounced, or deferred to a later retry
+// (RetryPolicy) until the message's maximum age, when the recipient bounces as expired.
+//
+//   scanner thread: queue index (due <= now) -> active window (at most delivery.window messages
+//     in memory; envelopes only, bodies are read when sent) -> one job per recipient domain
+//     (<= 100 recipients) -> route (relay, or MX via the DNS cache) -> the site's ready queue
+//   I/O threads: per site (a set of MX hosts, or a relay) at most max_connections_per_site
+//     connections, each taking jobs from the site's queue, reusing the connection up to
+//     max_messages_per_connection, at most max_messages_per_second_per_site.
+//
+// Durability: a message stays in the queue index until every recipient is final; a message leaves
+// the active window only after its outcome is synced. After a crash every message whose queue
+// entry is due is tried again, recipients already delivered excepted. The one duplicate this
+// cannot prevent is a crash between the server's 250 and our sync (RFC 1047).
+// Thread-safety: public methods are safe from any thread.
+#pragma once
+
+#include <chrono>
+#include <functional>
+#include <memory>
+
+#include "core/config.h"
+#include "core/id.h"
+
+namespace boost::asio {
+class io_context;
+}
+
+namespace mp {
+
+class Clock;
+class KvStore;
+namespace net {
+class Resolver;
+}
+
+class DeliveryEngine {
+ public:
+  DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver, const Clock& clock);
+  ~DeliveryEngine();
+
+  void Start();
+  // New mail may be due: scan the queue now instead of at the next tick.
+  void Notify();
+  // Stops taking new work, lets transactions in flight end (up to grace), then stops the threads.
+  // Messages not finished stay queued in the spool for the next start.
+  void Stop(std::chrono::milliseconds grace);
+
+  // Cancel protocol for the API: BeginCancel returns false while the message is being delivered
+  // (it is in the active window); otherwise the scanner leaves the message alone until EndCancel,
+  // so the caller can rewrite it safely.
+  bool BeginCancel(const MessageId& id);
+  void EndCancel(const MessageId& id);
+
+  struct Stats {
+    size_t active = 0;
+    size_t connections = 0;
+    size_t sites = 0;
+  };
+  Stats GetStats() const;
+
+  struct Impl;
+
+ private:
+  // Declared first, destroyed last: destroying it drops the handlers still queued, and with them
+  // their references to impl_.
+  std::unique_ptr<boost::asio::io_context> io_;
+  std::shared_ptr<Impl> impl_;
+};
+
+}  // namespace mp
