@@ -13,6 +13,7 @@ struct CommonFlags {
   std::optional<std::string> data_dir;
   std::optional<std::string> http_listen;
   std::optional<std::string> log_level;
+  std::optional<std::string> submission_listen;
 };
 
 // Loads the configuration file (if any) and applies the flags over it. Throws ConfigError.

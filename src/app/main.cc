@@ -22,6 +22,9 @@ int main(int argc, char** argv) {
       "--http-listen", [&flags](const std::string& v) { flags.http_listen = v; },
       "HTTP API address host:port (overrides http.listen; port 0 picks a free port)");
   serve->add_option_function<std::string>(
+      "--submission-listen", [&flags](const std::string& v) { flags.submission_listen = v; },
+      "SMTP submission address host:port (overrides submission.listen; \"\" turns it off)");
+  serve->add_option_function<std::string>(
       "--log-level", [&flags](const std::string& v) { flags.log_level = v; },
       "trace, debug, info, warn or error (overrides log.level)");
 

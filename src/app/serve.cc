@@ -16,6 +16,7 @@
 #include "deliver/engine.h"
 #include "net/resolver.h"
 #include "ingest/idempotency.h"
+#include "ingest/smtp_submission.h"
 #include "ingest/tenants.h"
 #include "store/kv.h"
 
@@ -26,6 +27,7 @@ Config ResolveConfig(const CommonFlags& flags) {
   if (flags.data_dir) config.data_dir = *flags.data_dir;
   if (flags.http_listen) config.http.listen = *flags.http_listen;
   if (flags.log_level) config.log.level = *flags.log_level;
+  if (flags.submission_listen) config.submission.listen = *flags.submission_listen;
   ValidateConfig(config);
   return config;
 }
@@ -133,6 +135,22 @@ int RunServe(const Config& config) {
   std::string host;
   uint16_t port = 0;
   SplitHostPort(config.http.listen, &host, &port);
+  std::unique_ptr<SmtpSubmission> submission;
+  if (!config.submission.listen.empty()) {
+    DeliveryEngine* engine = delivery.get();
+    submission = std::make_unique<SmtpSubmission>(config, kv, tenants, Clock::System(), [engine] {
+      if (engine) engine->Notify();
+    });
+    if (Status s = submission->Start(); !s.ok()) {
+      log::Error("serve.submission_failed", {{"error", s.error().detail}});
+      server.Stop();
+      server.Wait();
+      return 1;
+    }
+    log::Info("smtp.listening", {{"listen", config.submission.listen},
+                                 {"port", static_cast<int>(submission->Port())},
+                                 {"tls", !config.submission.tls_cert.empty()}});
+  }
   if (delivery) delivery->Start();
   log::Info("http.listening", {{"host", host},
                                {"port", static_cast<int>(server.Port())},
@@ -145,6 +163,7 @@ int RunServe(const Config& config) {
     log::Info("serve.draining", {{"signal", sig}});
     draining.store(true);
     server.Stop();
+    if (submission) submission->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
     server.Wait();
   }
   blocking.join();
@@ -154,6 +173,7 @@ int RunServe(const Config& config) {
     resolver.reset();
   }
   kv.Close();
+  submission.reset();
   delivery.reset();
   log::Info("serve.stopped");
   return 0;

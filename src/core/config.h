@@ -99,7 +99,7 @@ struct DeliveryConfig {
 };
 
 struct SubmissionConfig {
-  std::string listen;          // "host:port" of the SMTP submission listener; empty = off
+  std::string listen = "127.0.0.1:587";  // "host:port" of the SMTP submission listener; "" = off
   std::string tls_cert;        // PEM certificate chain for STARTTLS; empty = no STARTTLS
   std::string tls_key;         // PEM private key
   bool auth_requires_tls = true;  // refuse AUTH before STARTTLS

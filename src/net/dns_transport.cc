@@ -6,7 +6,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cerrno>
 #include <utility>
 
 #include "net/dns_message.h"
@@ -181,8 +180,10 @@ void DnsTransport::Run() {
     const timeval* next = ares_timeout(channel_, nullptr, &tv);
     const int timeout_ms =
         next == nullptr ? -1 : static_cast<int>(next->tv_sec * 1000 + (next->tv_usec + 999) / 1000);
-    const int n = poll(fds.data(), fds.size(), timeout_ms);
-    if (n < 0 && errno != EINTR) continue;  // nothing sensible to do but try again
+    if (poll(fds.data(), fds.size(), timeout_ms) < 0) {
+      // EINTR (or worse): no socket is known to be ready, but timeouts still run below.
+      for (pollfd& p : fds) p.revents = 0;
+    }
     if (fds[0].revents != 0) {
       uint64_t count;
       [[maybe_unused]] ssize_t r = read(wake_fd_, &count, sizeof count);
