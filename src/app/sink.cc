@@ -24,10 +24,10 @@ namespace asio = boost::asio;
 namespace {
 
 enum Behaviour { kAccepted, kSuccess, kBounce, kDeferred, kDeferAccepted, kTempfail, kReject,
-                 kSlow, kRandomTempfail, kRandomBounce, kMessages, kBytes, kCount };
+                 kSlow, kRandomTempfail, kRandomBounce, kMessages, kBytes, kConnections, kCount };
 constexpr std::array<const char*, kCount> kNames = {
     "accepted_rcpts", "success", "bounce", "defer_451", "defer_accepted", "tempfail",
-    "reject", "slow", "random_tempfail", "random_bounce", "messages", "bytes"};
+    "reject", "slow", "random_tempfail", "random_bounce", "messages", "bytes", "connections"};
 
 struct SinkState {
   const SinkOptions& opt;
@@ -174,7 +174,12 @@ int RunSink(const SinkOptions& opt) {
   }
   asio::io_context io;
   smtp::SmtpListener listener(
-      io, so, [&state] { return std::make_unique<SinkHandler>(state); }, 100000);
+      io, so,
+      [&state] {
+        state.counts[kConnections]++;
+        return std::make_unique<SinkHandler>(state);
+      },
+      100000);
   if (Status s = listener.Listen(opt.listen); !s.ok()) {
     std::cerr << "mailplane sink: " << s.error().detail << "\n";
     return 1;

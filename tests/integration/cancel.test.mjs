@@ -33,9 +33,9 @@ test('a queued message is canceled, stays canceled, and cancel is repeatable', a
   assert.equal(res.json.id, id);
   assert.equal(res.json.status, 'canceled');
   assert.deepEqual(res.json.recipients, [
-    { address: 'one@example.com', type: 'to', status: 'canceled' },
-    { address: 'two@example.com', type: 'to', status: 'canceled' },
-    { address: 'three@example.com', type: 'bcc', status: 'canceled' },
+    { address: 'one@example.com', type: 'to', status: 'canceled', attempts_total: 0, attempts: [] },
+    { address: 'two@example.com', type: 'to', status: 'canceled', attempts_total: 0, attempts: [] },
+    { address: 'three@example.com', type: 'bcc', status: 'canceled', attempts_total: 0, attempts: [] },
   ]);
   assert.ok(Date.parse(res.json.updated_at) >= Date.parse(before.json.updated_at));
   assert.equal(res.json.created_at, before.json.created_at);

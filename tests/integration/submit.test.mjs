@@ -128,10 +128,10 @@ test('a composed message is accepted, readable and composed faithfully as MIME',
   assert.deepEqual(m.tags, message.tags);
   assert.deepEqual(m.metadata, message.metadata);
   assert.deepEqual(m.recipients, [
-    { address: 'zoe@xn--bcher-kva.example', type: 'to', status: 'queued' },
-    { address: 'plain@example.org', type: 'to', status: 'queued' },
-    { address: 'jane@example.net', type: 'cc', status: 'queued' },
-    { address: 'hidden.bcc@example.com', type: 'bcc', status: 'queued' },
+    { address: 'zoe@xn--bcher-kva.example', type: 'to', status: 'queued', attempts_total: 0, attempts: [] },
+    { address: 'plain@example.org', type: 'to', status: 'queued', attempts_total: 0, attempts: [] },
+    { address: 'jane@example.net', type: 'cc', status: 'queued', attempts_total: 0, attempts: [] },
+    { address: 'hidden.bcc@example.com', type: 'bcc', status: 'queued', attempts_total: 0, attempts: [] },
   ]);
   for (const f of ['created_at', 'send_at', 'updated_at']) {
     assert.match(m[f], /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$/, f);

@@ -66,6 +66,12 @@ export class Server {
     this.root = opts.root ?? makeTempDir();
     this.dataDir = `${this.root}/data`;
     let config = opts.config ?? '';
+    // Tests of the submission path run without delivery and without the SMTP submission listener
+    // unless their configuration has those sections.
+    if (!/^\[delivery\]/m.test(config) && !/^\[\[delivery\.routes\]\]/m.test(config)) {
+      config = `[delivery]\nenabled = false\n` + config;
+    }
+    if (!/^\[submission\]/m.test(config)) config = `[submission]\nlisten = ""\n` + config;
     if (opts.adminToken) {
       const token = typeof opts.adminToken === 'string' ? opts.adminToken : ADMIN_TOKEN;
       this.adminToken = token;
@@ -141,6 +147,7 @@ export class Server {
         } catch {
           continue;
         }
+        if (ev.event === 'smtp.listening') this.smtpPort = ev.port;
         if (ev.event === 'http.listening') onListening(ev.port);
       }
     });
@@ -392,4 +399,76 @@ export function parseHttpResponse(buf) {
 
 export function sleep(ms) {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+// Polls fn() (sync or async) until it returns a truthy value; returns that value. Fails with the
+// last value seen after timeoutMs.
+export async function waitFor(fn, { timeoutMs = 15000, intervalMs = 50, what = 'condition' } = {}) {
+  const deadline = Date.now() + timeoutMs;
+  let last;
+  for (;;) {
+    last = await fn();
+    if (last) return last;
+    if (Date.now() > deadline) {
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}; last: ${JSON.stringify(last)}`);
+    }
+    await sleep(intervalMs);
+  }
+}
+
+// `mailplane sink` on 127.0.0.1 (a free port unless given). opts.args: extra flags.
+// Returns {port, stats (the latest stats line), waitStats(pred), stop()}.
+export async function startSink({ host = '127.0.0.1', port = 0, args = [] } = {}) {
+  const proc = spawn(BIN, ['sink', '--listen', `${host}:${port}`, '--stats-interval-ms', '50', ...args], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  live.add(proc);
+  const sink = { proc, host, port: null, stats: null, stderr: '' };
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    live.delete(proc);
+    sink.exit = { code, signal };
+    resolve(sink.exit);
+  }));
+  let pending = '';
+  let onReady;
+  const ready = new Promise((resolve) => { onReady = resolve; });
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      let ev;
+      try { ev = JSON.parse(line); } catch { continue; }
+      if (ev.event === 'sink.listening') { sink.port = ev.port; onReady(); }
+      if (ev.event === 'sink.stats') sink.stats = ev;
+    }
+  });
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (c) => { sink.stderr += c; });
+  await Promise.race([
+    ready,
+    exited.then((e) => { throw new Error(`sink exited early (${e.code}): ${sink.stderr}`); }),
+    sleep(10000).then(() => { throw new Error('sink did not start'); }),
+  ]);
+  sink.waitStats = (pred, opts = {}) => waitFor(() => sink.stats && pred(sink.stats) && sink.stats,
+    { what: 'sink stats', ...opts });
+  sink.stop = async () => {
+    if (sink.exit) return sink.exit;
+    proc.kill('SIGTERM');
+    return exited;
+  };
+  return sink;
+}
+
+// A self-signed certificate for CN (and subjectAltName) `name`, written into dir.
+export function makeCert(dir, name = 'localhost') {
+  const cert = `${dir}/cert-${name}.pem`;
+  const key = `${dir}/key-${name}.pem`;
+  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
+    '-out', cert, '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`],
+  { encoding: 'utf8' });
+  assert.equal(r.status, 0, `openssl failed: ${r.stderr}`);
+  return { cert, key };
 }
