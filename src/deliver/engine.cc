@@ -564,7 +564,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       int sent = 0;
       while (sent < self->d.max_messages_per_connection) {
         Job job;
-        if (!co_await TakeJob(self, site, &job)) break;
+        bool ok1 = co_await TakeJob(self, site, &job);
+        if (!ok1) break;
         co_await RateLimit(self, site);
         co_await self->Deliver(*session, job, opened.place);
         ++sent;

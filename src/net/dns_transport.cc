@@ -132,24 +132,19 @@ DnsTransport::~DnsTransport() {
 }
 
 void DnsTransport::Query(std::string name, uint16_t type, Callback done) {
-  Reply refused;
-  {
-    std::lock_guard lock(mu_);
-    if (stopping_) {
-      refused.error = kShutDownError;
-      refused.shut_down = true;
-    } else if (pending_ >= kMaxPending) {
-      refused.error = "too many DNS queries in flight";
-    } else {
-      ++pending_;
-      queue_.push_back(Question{std::move(name), type, std::move(done)});
-    }
-  }
-  if (!refused.error.empty()) {
-    done(std::move(refused));
+  std::unique_lock lock(mu_);
+  if (!stopping_ && pending_ < kMaxPending) {
+    ++pending_;
+    queue_.push_back(Question{std::move(name), type, std::move(done)});
+    lock.unlock();
+    Wake();
     return;
   }
-  Wake();
+  Reply refused;
+  refused.shut_down = stopping_;
+  refused.error = stopping_ ? kShutDownError : "too many DNS queries in flight";
+  lock.unlock();
+  done(std::move(refused));
 }
 
 void DnsTransport::Wake() const {
@@ -172,7 +167,7 @@ void DnsTransport::Run() {
     fds.clear();
     fds.push_back(pollfd{wake_fd_, POLLIN, 0});
     for (const auto& [fd, interest] : sockets_) {
-      const short events =
+      const auto events =
           static_cast<short>((interest.read ? POLLIN : 0) | (interest.write ? POLLOUT : 0));
       fds.push_back(pollfd{fd, events, 0});
     }

@@ -294,39 +294,34 @@ class Resolver::Impl {
   // Answers from the cache, joins a query in flight, or sends one. `name` is normalized.
   void Lookup(const std::string& name, uint16_t type, LookupCallback done) {
     std::string key = CacheKey(name, type);
+    std::unique_lock lock(mu_);
     LookupPtr ready;
-    DnsTransport* send_on = nullptr;
-    {
-      std::lock_guard lock(mu_);
-      if (shutting_down_) {
-        ready = ShutDownLookup();
-      } else if (std::optional<LookupPtr> hit = cache_.Get(key, clock_.NowMs())) {
-        ready = std::move(*hit);
-        ++cache_hits_;
-      } else {
-        std::vector<LookupCallback>& waiters = in_flight_[key];
-        waiters.push_back(std::move(done));
-        if (waiters.size() == 1) {
-          ++queries_;
-          send_on = transport_.get();
-        }
-      }
+    if (shutting_down_) {
+      ready = ShutDownLookup();
+    } else if (std::optional<LookupPtr> hit = cache_.Get(key, clock_.NowMs())) {
+      ready = std::move(*hit);
+      ++cache_hits_;
     }
     if (ready) {
+      lock.unlock();
       done(ready);
       return;
     }
-    // The transport outlives this call: only its own thread can be here once shutdown begins,
-    // and the destructor waits for that thread.
-    if (send_on != nullptr) {
-      send_on->Query(name, type, [this, key, name, type](DnsTransport::Reply reply) {
-        OnReply(key, name, type, std::move(reply));
-      });
-    }
+    std::vector<LookupCallback>& waiters = in_flight_[key];
+    waiters.push_back(std::move(done));
+    if (waiters.size() > 1) return;  // joins the query in flight
+    ++queries_;
+    // The transport outlives this call: once shutdown begins only the transport's own thread
+    // can get here, and the transport's destructor waits for that thread.
+    DnsTransport* transport = transport_.get();
+    lock.unlock();
+    transport->Query(name, type, [this, key, name, type](const DnsTransport::Reply& reply) {
+      OnReply(key, name, type, reply);
+    });
   }
 
   void OnReply(const std::string& key, const std::string& name, uint16_t type,
-               DnsTransport::Reply reply) {
+               const DnsTransport::Reply& reply) {
     uint32_t ttl_seconds = 0;
     LookupPtr result = Interpret(name, type, reply, &ttl_seconds);
     std::vector<LookupCallback> waiters;

@@ -37,7 +37,8 @@ class Session {
     Reply(220, opt_.hostname + " " + opt_.banner);
     while (!closing_) {
       std::optional<std::string> line;
-      if (!co_await ReadLine(&line)) break;
+      bool ok1 = co_await ReadLine(&line);
+      if (!ok1) break;
       if (!line) continue;  // an overlong line was answered
       co_await Handle(*line);
       if (errors_ >= kMaxErrors) {
@@ -68,7 +69,8 @@ class Session {
   // Reads more bytes; flushes pending replies first when nothing is buffered (RFC 2920 3.2: the
   // server may hold replies while more pipelined commands are waiting).
   asio::awaitable<bool> Fill() {
-    if (!co_await Flush()) co_return false;
+    bool ok2 = co_await Flush();
+    if (!ok2) co_return false;
     if (pos_ > 0 && pos_ == in_.size()) {
       in_.clear();
       pos_ = 0;
@@ -112,7 +114,8 @@ class Session {
         overlong = true;
         pos_ = in_.size();
       }
-      if (!co_await Fill()) co_return false;
+      bool ok3 = co_await Fill();
+      if (!ok3) co_return false;
     }
   }
 
@@ -200,7 +203,8 @@ class Session {
       co_return;
     }
     Reply(220, "2.0.0 Ready to start TLS");
-    if (!co_await Flush()) co_return;
+    bool ok4 = co_await Flush();
+    if (!ok4) co_return;
     // Anything the client pipelined behind STARTTLS was sent in clear: discard it.
     in_.clear();
     pos_ = 0;
@@ -247,7 +251,8 @@ class Session {
       if (initial.empty()) {
         Reply(334, "");
         std::optional<std::string> resp;
-        if (!co_await ReadAuthResponse(&resp)) co_return;
+        bool ok5 = co_await ReadAuthResponse(&resp);
+        if (!ok5) co_return;
         initial = *resp;
       }
       if (initial == "=") initial.clear();
@@ -266,7 +271,8 @@ class Session {
       std::optional<std::string> resp;
       if (initial.empty()) {
         Reply(334, "VXNlcm5hbWU6");  // "Username:"
-        if (!co_await ReadAuthResponse(&resp)) co_return;
+        bool ok6 = co_await ReadAuthResponse(&resp);
+        if (!ok6) co_return;
         initial = *resp;
       }
       auto u = DecodeBase64(initial);
@@ -276,7 +282,8 @@ class Session {
         co_return;
       }
       Reply(334, "UGFzc3dvcmQ6");  // "Password:"
-      if (!co_await ReadAuthResponse(&resp)) co_return;
+      bool ok7 = co_await ReadAuthResponse(&resp);
+      if (!ok7) co_return;
       auto p = DecodeBase64(*resp);
       if (!p) {
         Reply(501, "5.5.2 Malformed AUTH LOGIN response");
@@ -302,7 +309,8 @@ class Session {
 
   // A line of an AUTH exchange; "*" cancels (RFC 4954 section 4). False: stop (answered or gone).
   asio::awaitable<bool> ReadAuthResponse(std::optional<std::string>* resp) {
-    if (!co_await ReadLine(resp)) co_return false;
+    bool ok8 = co_await ReadLine(resp);
+    if (!ok8) co_return false;
     if (!*resp) co_return false;
     if (**resp == "*") {
       Reply(501, "5.0.0 Authentication canceled");
@@ -406,7 +414,8 @@ class Session {
       size_t used = reader.Feed(std::string_view(in_).substr(pos_));
       pos_ += used;
       if (reader.Done()) break;
-      if (!co_await Fill()) {
+      bool ok9 = co_await Fill();
+      if (!ok9) {
         closing_ = true;
         co_return;
       }
