@@ -390,7 +390,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     ++site->connections;
     connections.fetch_add(1);
     auto strand = asio::make_strand(io);
-    asio::co_spawn(strand, RunConnection(shared_from_this(), site), asio::detached);
+    // Posted, never run inline: the caller holds site->mu, which the connection takes at once.
+    asio::post(strand, [self = shared_from_this(), site, strand] {
+      asio::co_spawn(strand, RunConnection(self, site), asio::detached);
+    });
   }
 
   // Takes the next job of the site, waiting up to idle_seconds. False: none (or stopping).
