@@ -8,6 +8,8 @@
 # messages / (start of sending -> smtp-sink has seen the last one).
 #
 # Prints: RESULT postfix accepted_per_sec=<f> relayed_per_sec=<f> messages=<N> size=<bytes>
+# With MAILPLANE_SINK_BIN set, Postfix relays to `mailplane sink` instead of smtp-sink, so that
+# it and mailplane deliver to the same receiver (bench/e2e.sh does this).
 # Knobs: POSTFIX_MESSAGES (default 5000), POSTFIX_SESSIONS (32), POSTFIX_SIZE (2048),
 #        POSTFIX_RELAY_TIMEOUT (120 s to wait for the sink after sending ends).
 #
@@ -97,12 +99,21 @@ read -r SMTPD_PORT SINK_PORT < <(pick_ports)
 listening() { ss -ltnH "src 127.0.0.1:$1" 2>/dev/null | grep -q .; }
 
 # --- smtp-sink: counts what Postfix relays. -c prints "sess=.. quit=.. mesg=N\r" on each '.'. --
-/usr/sbin/smtp-sink -c -u postfix "127.0.0.1:$SINK_PORT" 256 >"$T/sink.out" 2>"$T/sink.err" &
+if [ -n "${MAILPLANE_SINK_BIN:-}" ]; then
+  "$MAILPLANE_SINK_BIN" sink --listen "127.0.0.1:$SINK_PORT" --stats-interval-ms 50 >"$T/sink.out" 2>"$T/sink.err" &
+else
+  /usr/sbin/smtp-sink -c -u postfix "127.0.0.1:$SINK_PORT" 256 >"$T/sink.out" 2>"$T/sink.err" &
+fi
 sink_pid=$!
 for _ in $(seq 100); do listening "$SINK_PORT" && break; sleep 0.05; done
 listening "$SINK_PORT" || { cat "$T/sink.err" >&2; die "smtp-sink did not start"; }
 
 sink_count() {  # last complete "... mesg=N\r" record in smtp-sink's counter output
+  if [ -n "${MAILPLANE_SINK_BIN:-}" ]; then  # or the last stats line of mailplane sink
+    local n
+    n=$(tail -n 1 "$T/sink.out" 2>/dev/null | sed -n 's/.*"messages":\([0-9]*\).*/\1/p')
+    echo "${n:-0}"; return
+  fi
   local tail_
   tail_=$(tail -c 64 "$T/sink.out" 2>/dev/null) || true
   if [[ $tail_ =~ .*mesg=([0-9]+)$'\r' ]]; then echo "${BASH_REMATCH[1]}"; else echo 0; fi
