@@ -46,8 +46,12 @@ unit: asan
 integration: build
 	node --test --test-concurrency=1 tests/integration/
 
+# Submission throughput and latency; end to end to a sink over 10 MX domains, with Postfix
+# relaying to the same sink; then 1,000,000 messages queued for a down destination (memory).
 bench: build
 	@bench/run.sh
+	@bench/e2e.sh
+	@bench/queue_memory.sh
 
 # libFuzzer targets (clang). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
