@@ -29,7 +29,6 @@ PKGS_TOOLS=(
   clang-format clang-tidy   # make lint
   wrk python3 procps iproute2  # make bench: load generator, payload, free(1), ss(8)
   dnsmasq-base              # tests: a real DNS server on loopback (MX, A, null MX)
-  python3-aiosmtpd          # tests: SMTP peers with injected faults
   swaks openssl             # tests: a real SMTP submission client; self-signed certificates
   postfix                   # tests and bench: a real receiving MX (private instances only)
 )

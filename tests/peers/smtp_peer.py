@@ -9,13 +9,15 @@ protocol is spoken here directly.
                  [--hostname NAME] [--reject-rcpt ADDR]... [--tempfail-rcpt ADDR]...
                  [--max-rcpts N] [--greeting-delay-ms MS]
 
-Listens on ip:port (port 0: the kernel picks one) and writes one JSON object per line on stdout:
+Listens on ip:port (port 0: the kernel picks one; exits 2 with a message on stderr when it cannot)
+and writes one JSON object per line on stdout:
   {"event": "ready", "ip", "port", "mode", "tls"}         once listening
   {"event": "connect", "conn", "peer": [ip, port]}
   {"event": "ehlo", "conn", "verb": "EHLO"|"HELO", "name"}
   {"event": "starttls", "conn", "version", "cipher"}
   {"event": "pipelined", "conn", "command"}               the client sent more bytes before it had
-                                                          the reply to `command`
+                                                          the reply to `command` (EHLO, MAIL, RCPT,
+                                                          DATA, DATA-END = the final dot, ...)
   {"event": "txn", "conn", "index", "mailFrom", "mailParams", "rcpts": [{"addr", "params", "reply"}],
    "rcptTo": [accepted addrs], "outcome", "reply", "data": base64|null, "tls", "ehlo"}
                                                           one per MAIL FROM, when it ends; outcome is
@@ -361,8 +363,12 @@ async def main():
     ap.add_argument("--greeting-delay-ms", type=int, default=0)
     args = ap.parse_args()
     peer = Peer(args)
-    server = await asyncio.start_server(peer.handle, host=args.ip, port=args.port,
-                                        reuse_address=True, backlog=128)
+    try:
+        server = await asyncio.start_server(peer.handle, host=args.ip, port=args.port,
+                                            reuse_address=True, backlog=128)
+    except OSError as e:
+        print(f"smtp_peer.py: cannot listen on {args.ip}:{args.port}: {e.strerror}", file=sys.stderr)
+        sys.exit(2)
     port = server.sockets[0].getsockname()[1]
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

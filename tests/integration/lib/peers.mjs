@@ -117,8 +117,9 @@ export async function freePort(ip = '127.0.0.1', { udp = false } = {}) {
   throw new Error(`no free port on ${ip}`);
 }
 
-// Is something listening on TCP ip:port? (IPv4, from /proc/net/tcp: no connection is made.)
-function tcpListening(ip, port) {
+// Inodes of the sockets listening on TCP ip:port (IPv4, from /proc/net/tcp: no connection is
+// made).
+function tcpListeners(ip, port) {
   const hex =
     ip
       .split('.')
@@ -128,11 +129,30 @@ function tcpListening(ip, port) {
       .toUpperCase() +
     ':' +
     port.toString(16).padStart(4, '0').toUpperCase();
-  const text = fs.readFileSync('/proc/net/tcp', 'utf8');
-  return text.split('\n').some((l) => {
+  const out = new Set();
+  for (const l of fs.readFileSync('/proc/net/tcp', 'utf8').split('\n')) {
     const f = l.trim().split(/\s+/);
-    return f[1] === hex && f[3] === '0A';
-  });
+    if (f[1] === hex && f[3] === '0A') out.add(f[9]);
+  }
+  return out;
+}
+
+// Does process pid hold one of these socket inodes?
+function holdsSocket(pid, inodes) {
+  if (!inodes.size) return false;
+  try {
+    for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+      try {
+        const m = /^socket:\[(\d+)\]$/.exec(fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
+        if (m && inodes.has(m[1])) return true;
+      } catch {
+        // closed meanwhile
+      }
+    }
+  } catch {
+    // gone
+  }
+  return false;
 }
 
 // A self-signed certificate (ECDSA P-256) for `cn`, with DNS and IP subject alternative names.
@@ -663,6 +683,7 @@ export async function startPostfix({
   hostname ??= `mx.${allDomains[0] ?? 'postfix.test'}`;
   const explicitPort = port !== undefined && port !== 0;
   if (!explicitPort) port = await freePort(ip);
+  else if (!(await canBind(ip, port, false))) throw new Error(`startPostfix: ${ip}:${port} is in use`);
 
   const dir = makeTempDir('mailplane-postfix-');
   fs.chmodSync(dir, 0o755); // the daemons run as 'postfix' and must traverse it
@@ -794,7 +815,8 @@ export async function startPostfix({
       await waitUntil(
         () => {
           if (h.exit) throw new Error(`postfix master exited (code ${h.exit.code}, signal ${h.exit.signal})`);
-          return tcpListening(ip, port);
+          // Ours, not someone else's socket on the same address.
+          return holdsSocket(h.proc.pid, tcpListeners(ip, port));
         },
         { timeoutMs, intervalMs: 20, what: `postfix to listen on ${ip}:${port}` },
       );
@@ -806,13 +828,13 @@ export async function startPostfix({
       } catch {
         // none
       }
-      if (!explicitPort && attempt < 3 && /in use/i.test(logText)) {
+      if (!explicitPort && attempt < 3 && (h.exit || /in use/i.test(logText))) {
         await h.kill(2000);
         killPids(postfixProcesses(confDir));
         port = await freePort(ip);
         continue;
       }
-      await fail(`${err.message}`);
+      await fail(h.exit ? `${err.message}; is ${ip}:${port} in use? (the master logs that to syslog only)` : err.message);
     }
   }
   const masterPid = h.proc.pid;
