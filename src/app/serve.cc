@@ -141,15 +141,30 @@ int RunServe(const Config& config) {
     submission = std::make_unique<SmtpSubmission>(config, kv, tenants, Clock::System(), [engine] {
       if (engine) engine->Notify();
     });
-    if (Status s = submission->Start(); !s.ok()) {
+    Status s = submission->Start();
+    if (!s.ok() && config.submission.listen == SubmissionConfig{}.listen &&
+        s.error().detail.find("ermission denied") != std::string::npos) {
+      // The default port 587 needs root; an unprivileged user who did not ask for submission
+      // still gets the HTTP API.
+      log::Warn("smtp.not_listening",
+                {{"error", s.error().detail},
+                 {"hint", "set submission.listen (e.g. 127.0.0.1:2587) or run as root"}});
+      submission.reset();
+    } else if (!s.ok()) {
       log::Error("serve.submission_failed", {{"error", s.error().detail}});
       server.Stop();
       server.Wait();
       return 1;
+    } else {
+      log::Info("smtp.listening", {{"listen", config.submission.listen},
+                                   {"port", static_cast<int>(submission->Port())},
+                                   {"tls", !config.submission.tls_cert.empty()}});
+      if (config.submission.tls_cert.empty() && config.submission.auth_requires_tls) {
+        log::Warn("smtp.no_tls", {{"hint", "submission has no tls_cert, so AUTH is refused "
+                                           "(538): set submission.tls_cert/tls_key, or "
+                                           "auth_requires_tls = false for loopback-only use"}});
+      }
     }
-    log::Info("smtp.listening", {{"listen", config.submission.listen},
-                                 {"port", static_cast<int>(submission->Port())},
-                                 {"tls", !config.submission.tls_cert.empty()}});
   }
   if (delivery) delivery->Start();
   log::Info("http.listening", {{"host", host},

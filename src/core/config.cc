@@ -3,6 +3,9 @@
 #include <toml++/toml.h>
 #include <unistd.h>
 
+#include <arpa/inet.h>
+
+#include <cmath>
 #include <fstream>
 #include <limits>
 #include <set>
@@ -283,8 +286,11 @@ void ValidateConfig(const Config& c) {
     throw ConfigError("admin.token must be at least 16 characters");
   }
   for (const std::string& s : c.dns.servers) {
-    if (!SplitHostPort(s, &host, &port)) {
-      throw ConfigError("dns.servers entries must be ip:port, got '" + s + "'");
+    unsigned char buf[16];
+    if (!SplitHostPort(s, &host, &port) || port == 0 ||
+        (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)) {
+      throw ConfigError("dns.servers entries must be ip:port (an IP address, not a name), got '" +
+                        s + "'");
     }
   }
   if (c.dns.timeout_ms < 1 || c.dns.tries < 1) {
@@ -308,10 +314,11 @@ void ValidateConfig(const Config& c) {
   if (d.retry_first_seconds < 1 || d.retry_max_seconds < d.retry_first_seconds) {
     throw ConfigError("delivery.retry_first_seconds must be >= 1 and <= retry_max_seconds");
   }
-  if (d.retry_multiplier < 1.0 || d.retry_multiplier > 10.0) {
+  if (!std::isfinite(d.retry_multiplier) || d.retry_multiplier < 1.0 ||
+      d.retry_multiplier > 10.0) {
     throw ConfigError("delivery.retry_multiplier must be between 1 and 10");
   }
-  if (d.retry_jitter < 0.0 || d.retry_jitter > 0.5) {
+  if (!std::isfinite(d.retry_jitter) || d.retry_jitter < 0.0 || d.retry_jitter > 0.5) {
     throw ConfigError("delivery.retry_jitter must be between 0 and 0.5");
   }
   if (d.max_age_seconds < 1) throw ConfigError("delivery.max_age_seconds must be at least 1");
@@ -323,7 +330,9 @@ void ValidateConfig(const Config& c) {
       throw ConfigError(where + ".relay must be host:port, got '" + r.relay + "'");
     }
     if (r.domain.empty()) throw ConfigError(where + ".domain must not be empty");
-    if (!domains.insert(r.domain).second) {
+    std::string lower = r.domain;
+    for (char& ch : lower) ch = static_cast<char>(std::tolower(static_cast<unsigned char>(ch)));
+    if (!domains.insert(lower).second) {
       throw ConfigError(where + ".domain '" + r.domain + "' has a route already");
     }
     if (r.auth_user.empty() != r.auth_password.empty()) {

@@ -243,12 +243,26 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     return full;
   }
 
+  void Release(const std::string& raw) {
+    std::lock_guard lock(active_mu);
+    active.erase(raw);
+  }
+
   void Activate(const std::string& raw, int64_t due) {
     auto id = MessageId::FromRaw(raw);
     if (!id) return;
+    // Claim the message before reading it: a cancel that begins after this point sees it active
+    // (and answers 409); one that ended before it has committed, so the read below sees it.
+    auto msg = std::make_shared<ActiveMessage>();
+    {
+      std::lock_guard lock(active_mu);
+      if (cancelling.count(raw) || active.count(raw)) return;
+      active[raw] = msg;
+    }
     auto read = ReadEnvelope(kv, *id);
     if (!read.ok()) {
       log::Error("delivery.read_failed", {{"id", id->ToString()}, {"error", read.error().detail}});
+      Release(raw);
       return;
     }
     if (!read.value() || QueueDue(*read.value()) != due) {
@@ -256,9 +270,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       WriteBatch b;
       b.Delete(Column::kQueue, QueueKey(due, *id));
       kv.Commit(std::move(b), [](Status) {});
+      Release(raw);
       return;
     }
-    auto msg = std::make_shared<ActiveMessage>();
     msg->env = std::move(*read.value());
     Envelope& env = msg->env;
     // Group the recipients still to deliver by domain, at most N per transaction.
@@ -281,15 +295,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       WriteBatch b;
       env.status = DeriveStatus(env);
       AddEnvelopeUpdate(b, env, true);
-      kv.Commit(std::move(b), [](Status) {});
+      auto self = shared_from_this();
+      kv.Commit(std::move(b), [self, raw](Status) { self->Release(raw); });
       return;
     }
     msg->outstanding = static_cast<int>(jobs.size());
-    {
-      std::lock_guard lock(active_mu);
-      if (cancelling.count(raw)) return;  // a cancel began after the scan saw the entry
-      active[raw] = msg;
-    }
     for (Job& job : jobs) Route(std::move(job));
   }
 
@@ -480,7 +490,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         net::AddrResult ar = co_await AwaitCallback<net::AddrResult>(std::move(start));
         if (ar.status != net::DnsStatus::kOk || ar.addresses.empty()) {
           res.reply = MakeReply(451, {4, 4, 3}, "cannot resolve MX host " + host + ": " + ar.error);
-          res.place.mx = host;
+          res.place = AttemptPlace{host, "", "", ""};
           continue;
         }
         addrs = std::move(ar.addresses);
@@ -514,6 +524,20 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         stream.emplace(std::move(socket));
         session.emplace(*stream, options);
         smtp::OpenResult o = co_await session->Open();
+        if (!o.ok && o.tls_failed && options.tls == TlsPolicy::kOpportunistic) {
+          // Opportunistic TLS never blocks delivery: the same host again, in clear.
+          session.reset();
+          stream.reset();
+          tcp::socket again(ex);
+          auto [rec] = co_await again.async_connect(tcp::endpoint(addr, port), kNoThrow);
+          if (!rec) {
+            options.tls = TlsPolicy::kDisabled;  // the session keeps a reference to options
+            stream.emplace(std::move(again));
+            session.emplace(*stream, options);
+            o = co_await session->Open();
+            if (!o.ok) options.tls = TlsPolicy::kOpportunistic;
+          }
+        }
         if (o.ok) {
           res.ok = true;
           res.place.tls_version = stream->TlsVersion();
@@ -553,10 +577,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         }
       }
       for (Job& job : failed) {
+        // No host would talk to us: temporary whatever the last one said (a 554 greeting from
+        // the last MX must not bounce mail that the others might take later).
         std::vector<Outcome> outcomes(job.rcpts.size());
         for (Outcome& o : outcomes) {
-          o.result = opened.reply.Permanent() ? smtp::RecipientOutcome::kPermanent
-                                              : smtp::RecipientOutcome::kTransient;
+          o.result = smtp::RecipientOutcome::kTransient;
           o.reply = opened.reply;
         }
         self->FinishJob(job, outcomes, opened.place, "");
@@ -669,7 +694,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           break;
         case smtp::RecipientOutcome::kTransient:
         case smtp::RecipientOutcome::kPending: {
-          auto next = retry.NextAttempt(env.created_ms, now, r.attempts_total, Uniform());
+          // The maximum age counts from when delivery could start (send_at for scheduled mail).
+          auto next = retry.NextAttempt(std::max(env.created_ms, env.send_at_ms), now,
+                                        r.attempts_total, Uniform());
           if (next) {
             r.status = RecipientStatus::kDeferred;
             r.next_attempt_ms = *next;

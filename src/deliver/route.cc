@@ -19,7 +19,9 @@ RouteTable::RouteTable(const DeliveryConfig& config)
     std::string host;
     uint16_t port = 25;
     SplitHostPort(r.relay, &host, &port);  // validated with the configuration
-    d.site = "relay:" + Lower(r.relay);
+    // Routes to one relay with different TLS policies or credentials are different sites.
+    d.site = "relay:" + Lower(r.relay) + "/" + std::string(TlsPolicyName(r.tls)) + "/" +
+             r.auth_user;
     d.hosts = {host};
     d.port = port;
     d.tls = r.tls;

@@ -13,6 +13,7 @@
 #include "core/metrics.h"
 #include "ingest/submission.h"
 #include "ingest/tenants.h"
+#include "mime/address.h"
 #include "mime/encoding.h"
 #include "smtp/listener.h"
 #include "store/kv.h"
@@ -62,8 +63,16 @@ class SubmissionHandler final : public smtp::ServerHandler {
     co_return true;
   }
 
+  smtp::ServerReply OnRcpt(const std::string& rcpt) override {
+    auto parsed = ParseAddress(rcpt, "to");
+    if (!parsed.ok()) return {553, "5.1.3 " + parsed.error().detail};
+    return {250, "2.1.5 Ok"};
+  }
+
   smtp::ServerReply OnMail(const std::string& from) override {
     if (from.empty()) return {550, "5.1.7 the null sender is not accepted for submission"};
+    auto parsed = ParseAddress(from, "from");
+    if (!parsed.ok()) return {553, "5.1.7 " + parsed.error().detail};
     return {250, "2.1.0 Ok"};
   }
 

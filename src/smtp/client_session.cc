@@ -27,6 +27,7 @@ Reply Local(int code, EnhancedCode enhanced, std::string text) {
 
 Reply ClientSession::Lost(const std::string& why) {
   usable_ = false;
+  lost_why_ = why;
   stream_.Close();
   return Local(451, {4, 4, 2}, "connection lost: " + why);
 }
@@ -111,11 +112,12 @@ asio::awaitable<OpenResult> ClientSession::Open() {
                                                        opt_.tls == TlsPolicy::kVerify,
                                                        opt_.timeouts.command);
       if (ec) {
-        // RFC 7435: opportunistic TLS that fails in the handshake is not retried in clear on this
-        // connection; the next host (or the next attempt) gets its chance.
+        // The connection is unusable after a failed handshake; with opportunistic TLS the caller
+        // connects again without TLS (RFC 7435: opportunistic security never blocks delivery).
         res.reply = Lost("TLS handshake failed: " + ec.message());
         res.reply.enhanced = EnhancedCode{4, 7, 5};
         res.next_host = true;
+        res.tls_failed = true;
         co_return res;
       }
       parser_ = ReplyParser();  // nothing read before TLS may be used after it
@@ -134,6 +136,13 @@ asio::awaitable<OpenResult> ClientSession::Open() {
     co_return res;
   }
   if (!opt_.auth_user.empty()) {
+    // Credentials never travel in clear unless the route says TLS is disabled on purpose.
+    if (!stream_.Tls() && opt_.tls != TlsPolicy::kDisabled) {
+      res.reply = Local(451, {4, 7, 0}, "not sending AUTH credentials without TLS (the relay "
+                                        "did not offer STARTTLS; set tls = \"disabled\" to allow it)");
+      co_await Quit();
+      co_return res;
+    }
     OpenResult auth = co_await Authenticate();
     co_return auth;
   }
@@ -194,7 +203,7 @@ asio::awaitable<void> ClientSession::Send(Transaction& t, std::string_view messa
         if (w == Transaction::Waiting::kDataEnd) timeout = opt_.timeouts.data_end;
         Reply r = co_await ReadReply(timeout);
         if (!usable_) {
-          t.OnConnectionLost(r.lines.empty() ? "lost" : r.lines[0]);
+          t.OnConnectionLost(lost_why_);
           co_return;
         }
         t.OnReply(r);

@@ -44,6 +44,7 @@ struct OpenResult {
   bool ok = false;
   Reply reply;
   bool next_host = false;  // worth trying the next MX host (connection trouble, 4xx greeting)
+  bool tls_failed = false;  // the TLS handshake failed (opportunistic: retry in clear)
 };
 
 class ClientSession {
@@ -76,7 +77,7 @@ class ClientSession {
   ReplyParser parser_;
   Extensions ext_;
   bool usable_ = true;
-  std::string buf_;
+  std::string lost_why_;  // why the connection was lost, for the recipients' replies
 };
 
 }  // namespace mp::smtp

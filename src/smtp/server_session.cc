@@ -435,6 +435,7 @@ class Session {
       ServerReply r =
           co_await handler_.OnData(from_, rcpts_, std::move(reader.Message()));
       if (r.code < 300) ++info_.messages;
+      if (r.code == 421) closing_ = true;  // RFC 5321 3.8: the server closes after a 421
       Reply(r);
     }
     ResetTransaction();

@@ -3,8 +3,11 @@
 namespace mp::smtp {
 namespace {
 
+// Only 2xx is success; a 3xx where none belongs is treated as a temporary failure.
+bool Success(const Reply& r) { return r.code >= 200 && r.code < 300; }
+
 RecipientOutcome FromReply(const Reply& r) {
-  if (r.Positive()) return RecipientOutcome::kDelivered;
+  if (Success(r)) return RecipientOutcome::kDelivered;
   return r.Permanent() ? RecipientOutcome::kPermanent : RecipientOutcome::kTransient;
 }
 
@@ -102,7 +105,7 @@ void Transaction::OnReply(const Reply& reply) {
   }
   switch (expected_[expected_pos_++]) {
     case Expect::kMail:
-      mail_ok_ = reply.Positive();
+      mail_ok_ = Success(reply);
       if (!mail_ok_) {
         Decide(reply, false);
         needs_reset_ = true;
@@ -112,7 +115,7 @@ void Transaction::OnReply(const Reply& reply) {
     case Expect::kRcpt: {
       size_t i = rcpt_answered_++;
       if (!mail_ok_ || i >= outcomes_.size()) break;  // MAIL already failed them all
-      if (reply.Positive()) {
+      if (Success(reply)) {
         accepted_[i] = true;
         any_rcpt_ok_ = true;
       } else {

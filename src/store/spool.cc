@@ -119,6 +119,7 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
           !FromName(std::string_view(ra.at(2).as_string()), kRecipientStatus, &r.status)) {
         return std::nullopt;
       }
+      if (ra.size() != 3 && ra.size() < 7) return std::nullopt;  // a torn recipient record
       if (ra.size() >= 7) {
         r.attempts_total = ra.at(3).to_number<int>();
         r.next_attempt_ms = ra.at(4).to_number<int64_t>();
