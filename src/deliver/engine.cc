@@ -83,6 +83,7 @@ asio::awaitable<R> AwaitCallback(Start start) {
 }
 
 struct ActiveMessage {
+  int64_t due = 0;  // the queue entry it was taken from (immutable)
   std::mutex mu;
   Envelope env;
   int outstanding = 0;  // jobs not finished yet
@@ -168,6 +169,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   mutable std::mutex active_mu;
   std::unordered_map<std::string, std::shared_ptr<ActiveMessage>> active;  // by raw id
+  std::multiset<int64_t> active_dues;  // due times of the active messages' queue entries
   std::set<std::string> cancelling;
 
   std::mutex sites_mu;
@@ -182,7 +184,25 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   void ScanLoop() {
     std::string cursor;  // where the last round stopped; "" = the start of the queue
+    int64_t last_full_ms = 0;
     while (!stopping.load()) {
+      if (cursor.empty()) {
+        // Deleted queue entries stay behind as tombstones until compaction, and walking them
+        // costs CPU: a round starts at the oldest entry that can be due and not yet taken (the
+        // oldest active message, or a few seconds back for commits still in flight), and only
+        // every 30 s from the very start (entries submitted with send_at in the past).
+        int64_t now = clock.NowMs();
+        if (now - last_full_ms >= 30000) {
+          last_full_ms = now;
+        } else {
+          int64_t floor = now - 10000;
+          {
+            std::lock_guard lock(active_mu);
+            if (!active_dues.empty()) floor = std::min(floor, *active_dues.begin());
+          }
+          AppendU64BE(cursor, static_cast<uint64_t>(std::max<int64_t>(floor, 0)));
+        }
+      }
       bool more = ScanOnce(&cursor);
       std::unique_lock lock(scan_mu);
       if (!more) {
@@ -245,7 +265,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   void Release(const std::string& raw) {
     std::lock_guard lock(active_mu);
-    active.erase(raw);
+    auto it = active.find(raw);
+    if (it == active.end()) return;
+    auto due = active_dues.find(it->second->due);
+    if (due != active_dues.end()) active_dues.erase(due);
+    active.erase(it);
   }
 
   void Activate(const std::string& raw, int64_t due) {
@@ -254,10 +278,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     // Claim the message before reading it: a cancel that begins after this point sees it active
     // (and answers 409); one that ended before it has committed, so the read below sees it.
     auto msg = std::make_shared<ActiveMessage>();
+    msg->due = due;
     {
       std::lock_guard lock(active_mu);
       if (cancelling.count(raw) || active.count(raw)) return;
       active[raw] = msg;
+      active_dues.insert(due);
     }
     auto read = ReadEnvelope(kv, *id);
     if (!read.ok()) {
@@ -753,10 +779,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         log::Error("delivery.commit_failed", {{"error", s.error().detail}});
       }
       if (!release_raw.empty()) {
-        {
-          std::lock_guard lock(self->active_mu);
-          self->active.erase(release_raw);
-        }
+        self->Release(release_raw);
         self->Notify();
       }
     });

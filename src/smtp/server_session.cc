@@ -39,8 +39,7 @@ class Session {
       std::optional<std::string> line;
       bool ok1 = co_await ReadLine(&line);
       if (!ok1) break;
-      if (!line) continue;  // an overlong line was answered
-      co_await Handle(*line);
+      if (line) co_await Handle(*line);  // else an overlong line, answered and counted
       if (errors_ >= kMaxErrors) {
         Reply(421, "4.7.0 " + opt_.hostname + " too many errors, closing");
         closing_ = true;
@@ -214,7 +213,11 @@ class Session {
       co_return;
     }
     info_.tls = true;
-    greeted_ = false;  // RFC 3207 4.2: the client must EHLO again
+    // RFC 3207 4.2: forget everything learned before TLS, including an AUTH made in clear; the
+    // client must EHLO again.
+    greeted_ = false;
+    info_.authenticated = false;
+    info_.helo.clear();
     ResetTransaction();
   }
 

@@ -91,6 +91,8 @@ void Transaction::Decide(const Reply& reply, bool accepted_only) {
 
 void Transaction::Finish() {
   done_ = true;
+  // MAIL accepted and every RCPT refused (no DATA sent): the transaction is still open there.
+  if (mail_ok_ && !data_sent_) needs_reset_ = true;
   for (RecipientOutcome o : outcomes_) {
     if (o == RecipientOutcome::kPending) needs_reset_ = true;  // cannot happen; be safe
   }

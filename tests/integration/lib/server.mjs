@@ -452,6 +452,7 @@ export async function startSink({ host = '127.0.0.1', port = 0, args = [] } = {}
     exited.then((e) => { throw new Error(`sink exited early (${e.code}): ${sink.stderr}`); }),
     sleep(10000).then(() => { throw new Error('sink did not start'); }),
   ]);
+  await waitFor(() => sink.stats, { what: 'the first sink stats line' });
   sink.waitStats = (pred, opts = {}) => waitFor(() => sink.stats && pred(sink.stats) && sink.stats,
     { what: 'sink stats', ...opts });
   sink.stop = async () => {
