@@ -433,8 +433,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   }
 
   // Takes the next job of the site, waiting up to idle_seconds. False: none (or stopping).
+  // *waited: the connection sat idle before this job (so it may have gone stale meanwhile).
   static asio::awaitable<bool> TakeJob(std::shared_ptr<Impl> self, std::shared_ptr<Site> site,
-                                       Job* job) {
+                                       Job* job, bool* waited) {
+    *waited = false;
     auto ex = co_await asio::this_coro::executor;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(self->d.idle_seconds);
     for (;;) {
@@ -453,6 +455,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         site->idle.push_back(timer);
       }
       co_await timer->async_wait(kNoThrow);
+      *waited = true;
       std::lock_guard lock(site->mu);
       auto it = std::find(site->idle.begin(), site->idle.end(), timer);
       if (it != site->idle.end()) site->idle.erase(it);
@@ -618,8 +621,19 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       int sent = 0;
       while (sent < self->d.max_messages_per_connection) {
         Job job;
-        bool ok1 = co_await TakeJob(self, site, &job);
+        bool waited = false;
+        bool ok1 = co_await TakeJob(self, site, &job, &waited);
         if (!ok1) break;
+        if (waited) {
+          // An idle connection may have been closed by the server meanwhile: RSET checks it
+          // before a message is committed to it (as Postfix does with cached connections).
+          bool alive = co_await session->Reset();
+          if (!alive) {
+            std::lock_guard lock(site->mu);
+            site->ready.push_front(std::move(job));  // another connection takes it
+            break;
+          }
+        }
         co_await RateLimit(self, site);
         co_await self->Deliver(*session, job, opened.place);
         ++sent;
