@@ -37,6 +37,16 @@ sleep 0.3
 sink_count() { tail -n 1 "$work/sink.out" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p'; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); date: $(date -u +%F)"
+# The sink's own capacity, so that the end-to-end figures measure mailplane and not the sink:
+# Postfix's smtp-source with 32 sessions, 2 KB messages, as fast as the sink takes them.
+if [ -x /usr/sbin/smtp-source ]; then
+  before=$(sink_count); before=${before:-0}
+  s0=$(date +%s.%N)
+  /usr/sbin/smtp-source -s 32 -l 2048 -m 50000 -f bench@example.com -t rcpt@sink.test "127.0.0.1:$sink_port"
+  while [ "$(( $(sink_count) - before ))" -lt 50000 ]; do sleep 0.05; done
+  s1=$(date +%s.%N)
+  echo "RESULT sink accepted_per_sec=$(python3 -c "print(f'{50000 / ($s1 - $s0):.0f}')") (smtp-source, 32 sessions, 2 KB, 50000 messages)"
+fi
 results=()
 for size in $SIZES; do
   count_var=E2E_COUNT_$size

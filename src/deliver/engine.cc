@@ -13,6 +13,7 @@
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
+#include <cstring>
 #include <deque>
 #include <mutex>
 #include <random>
@@ -41,6 +42,20 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 double Uniform() {
   thread_local std::mt19937_64 rng(std::random_device{}());
   return std::uniform_real_distribution<double>(0, 1)(rng);
+}
+
+// Any byte >= 0x80, eight bytes at a time.
+bool HasEightBit(std::string_view s) {
+  size_t i = 0;
+  for (; i + 8 <= s.size(); i += 8) {
+    uint64_t w;
+    std::memcpy(&w, s.data() + i, 8);
+    if (w & 0x8080808080808080ull) return true;
+  }
+  for (; i < s.size(); ++i) {
+    if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
+  }
+  return false;
 }
 
 std::string Lower(std::string_view s) {
@@ -679,12 +694,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       co_return;
     }
     const std::string& message = *body.value();
-    for (unsigned char c : message) {
-      if (c >= 0x80) {
-        env.eight_bit = true;
-        break;
-      }
-    }
+    env.eight_bit = HasEightBit(message);
     smtp::Transaction t(std::move(env), session.ServerExtensions());
     co_await session.Send(t, message);
     for (size_t i = 0; i < outcomes.size(); ++i) {

@@ -180,8 +180,16 @@ std::string QuotedPrintableEncode(std::string_view text) {
       const size_t end = std::min(n, i + (75 - line_len));
       while (j < end) {
         auto p = static_cast<unsigned char>(text[j]);
-        if (p < 33 || p > 126 || p == '=') break;
-        ++j;
+        if (p >= 33 && p <= 126 && p != '=') {
+          ++j;
+          continue;
+        }
+        // A space or tab stays literal unless it ends a line (or the text).
+        if ((p == ' ' || p == '\t') && j + 1 < n && text[j + 1] != '\n' && text[j + 1] != '\r') {
+          ++j;
+          continue;
+        }
+        break;
       }
       if (j > i) {
         std::memcpy(o, text.data() + i, j - i);

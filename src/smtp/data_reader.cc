@@ -1,6 +1,22 @@
 #include "smtp/data_reader.h"
 
+#include <algorithm>
+#include <cstring>
+
 namespace mp::smtp {
+namespace {
+
+// Length of the run at the start of bytes that holds neither CR nor LF.
+size_t PlainRun(std::string_view bytes) {
+  const void* cr = std::memchr(bytes.data(), '\r', bytes.size());
+  const void* lf = std::memchr(bytes.data(), '\n', bytes.size());
+  size_t n = bytes.size();
+  if (cr) n = static_cast<const char*>(cr) - bytes.data();
+  if (lf) n = std::min<size_t>(n, static_cast<const char*>(lf) - bytes.data());
+  return n;
+}
+
+}  // namespace
 
 void DataReader::Append(char c) {
   ++size_;
@@ -14,6 +30,18 @@ void DataReader::Append(char c) {
 size_t DataReader::Feed(std::string_view bytes) {
   size_t i = 0;
   for (; i < bytes.size() && !done_; ++i) {
+    if (state_ == 0) {
+      // Mid-line: copy up to the next CR or LF in one piece (the common case, by far).
+      size_t n = PlainRun(bytes.substr(i));
+      if (n > 0) {
+        size_t keep = size_ >= max_bytes_ ? 0 : std::min<uint64_t>(n, max_bytes_ - size_);
+        message_.append(bytes.data() + i, keep);
+        size_ += n;
+        if (size_ > max_bytes_) too_large_ = true;
+        i += n;
+        if (i == bytes.size()) break;
+      }
+    }
     char c = bytes[i];
     switch (state_) {
       case 3:  // "." at a line start

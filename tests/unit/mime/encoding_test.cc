@@ -2,6 +2,8 @@
 
 #include <gtest/gtest.h>
 
+#include <random>
+
 namespace mp {
 namespace {
 
@@ -124,3 +126,51 @@ TEST(AppendHeader, FoldsLongValuesAtSpaces) {
 
 }  // namespace
 }  // namespace mp
+
+namespace {
+
+// RFC 2045 section 6.7 decoding, for the round trip below.
+std::string DecodeQp(const std::string& in) {
+  std::string out;
+  for (size_t i = 0; i < in.size(); ++i) {
+    if (in[i] == '=' && i + 2 < in.size() && in[i + 1] == '\r' && in[i + 2] == '\n') {
+      i += 2;
+    } else if (in[i] == '=' && i + 2 < in.size()) {
+      out.push_back(static_cast<char>(std::stoi(in.substr(i + 1, 2), nullptr, 16)));
+      i += 2;
+    } else {
+      out.push_back(in[i]);
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+TEST(QuotedPrintable, RandomTextRoundTripsWithShortLinesAndNoTrailingWhitespace) {
+  std::mt19937 rng(42);
+  const std::string alphabet = "ab .\t=\n\xc3\xa9xyz  ";
+  for (int round = 0; round < 2000; ++round) {
+    std::string text;
+    size_t len = rng() % 400;
+    for (size_t i = 0; i < len; ++i) text.push_back(alphabet[rng() % alphabet.size()]);
+    std::string enc = mp::QuotedPrintableEncode(text);
+    std::string expected;
+    for (char c : text) {
+      if (c == '\n') expected += "\r\n";
+      else expected.push_back(c);
+    }
+    ASSERT_EQ(DecodeQp(enc), expected) << "input: " << text;
+    size_t start = 0;
+    while (start < enc.size()) {
+      size_t end = enc.find("\r\n", start);
+      if (end == std::string::npos) end = enc.size();
+      ASSERT_LE(end - start, 76u);
+      if (end > start) {
+        char last = enc[end - 1];
+        ASSERT_TRUE(last != ' ' && last != '\t') << "trailing whitespace in: " << enc;
+      }
+      start = end + 2;
+    }
+  }
+}
