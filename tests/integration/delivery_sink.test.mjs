@@ -191,3 +191,36 @@ describe('STARTTLS policies', () => {
     assert.equal(sink.stats.messages, before);
   });
 });
+
+describe('per-site limits', () => {
+  let sink;
+  let server;
+  before(async () => {
+    sink = await startSink();
+    server = await new Server({
+      tenants: ['t'],
+      config: relayConfig(sink.port, 'max_messages_per_second_per_site = 5\nmax_connections_per_site = 2'),
+    }).start();
+  });
+  after(async () => {
+    await server?.cleanup();
+    await sink?.stop();
+  });
+
+  test('max_messages_per_second_per_site spreads 15 messages over at least 2 seconds', async () => {
+    const ids = [];
+    for (let i = 0; i < 15; i++) {
+      const r = await server.submit('t', { from: 'app@example.com', to: `success+r${i}@dest.test`, subject: 's', text: 'x' });
+      ids.push(r.json.id);
+    }
+    const times = [];
+    for (const id of ids) {
+      const m = await waitFinal(server, id);
+      assert.equal(m.status, 'delivered');
+      times.push(Date.parse(m.recipients[0].attempts[0].at));
+    }
+    // A bucket of 5 tokens refilled at 5 a second: 5 at once, then 10 more over 2 seconds.
+    const span = Math.max(...times) - Math.min(...times);
+    assert.ok(span >= 1800, `15 deliveries took only ${span} ms`);
+  });
+});
