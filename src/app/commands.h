@@ -1,6 +1,7 @@
 // The mailplane subcommands. Each returns the process exit code.
 #pragma once
 
+#include <csignal>
 #include <optional>
 #include <string>
 
@@ -15,6 +16,10 @@ struct CommonFlags {
   std::optional<std::string> log_level;
   std::optional<std::string> submission_listen;
 };
+
+// Blocks SIGTERM and SIGINT in this thread and every thread it starts later (they are taken with
+// sigwait/sigtimedwait on the returned set) and ignores SIGPIPE.
+sigset_t BlockStopSignals();
 
 // Loads the configuration file (if any) and applies the flags over it. Throws ConfigError.
 Config ResolveConfig(const CommonFlags& flags);

@@ -22,6 +22,16 @@
 
 namespace mp {
 
+sigset_t BlockStopSignals() {
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  std::signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
 Config ResolveConfig(const CommonFlags& flags) {
   Config config = flags.config_path.empty() ? Config{} : LoadConfig(flags.config_path);
   if (flags.data_dir) config.data_dir = *flags.data_dir;
@@ -74,12 +84,7 @@ class Housekeeping {
 int RunServe(const Config& config) {
   log::Init(config.log.level, config.log.format);
   // Signals are taken by sigwait below, so every thread started from here on blocks them.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = BlockStopSignals();
 
   std::error_code fec;
   std::filesystem::create_directories(config.data_dir, fec);

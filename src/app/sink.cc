@@ -16,6 +16,7 @@
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "app/commands.h"
 #include "core/log.h"
 #include "smtp/listener.h"
 
@@ -138,12 +139,7 @@ std::string StatsLine(SinkState& s, uint16_t port) {
 }  // namespace
 
 int RunSink(const SinkOptions& opt) {
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGTERM);
-  sigaddset(&signals, SIGINT);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  std::signal(SIGPIPE, SIG_IGN);
+  sigset_t signals = BlockStopSignals();
 
   SinkState state(opt);
   smtp::ServerOptions so;

@@ -695,6 +695,19 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     }
     const std::string& message = *body.value();
     env.eight_bit = HasEightBit(message);
+    // Internationalized addresses need SMTPUTF8 (RFC 6531); without it the server cannot take them.
+    env.smtputf8 = HasEightBit(env.mail_from);
+    for (const auto& r : env.recipients) env.smtputf8 = env.smtputf8 || HasEightBit(r);
+    if (env.smtputf8 && !session.ServerExtensions().smtputf8) {
+      smtp::Reply r = MakeReply(550, {5, 6, 7}, "the address needs SMTPUTF8 and the server does "
+                                                "not offer it");
+      for (Outcome& o : outcomes) {
+        o.result = smtp::RecipientOutcome::kPermanent;
+        o.reply = r;
+      }
+      FinishJob(job, outcomes, place, "");
+      co_return;
+    }
     smtp::Transaction t(std::move(env), session.ServerExtensions());
     co_await session.Send(t, message);
     for (size_t i = 0; i < outcomes.size(); ++i) {
