@@ -91,8 +91,9 @@ std::string MessageView(const Envelope& e) {
     if (!r.reason.empty()) ro["reason"] = r.reason;
     json::array atts;
     for (const Attempt& a : r.attempts) {
-      json::object ao{{"at", FormatRfc3339(a.at_ms)}, {"mx", a.mx}, {"ip", a.ip},
-                      {"code", a.code}, {"enhanced_code", a.enhanced}, {"text", a.text}};
+      json::object ao{
+          {"at", FormatRfc3339(a.at_ms)}, {"mx", a.mx},    {"ip", a.ip}, {"code", a.code},
+          {"enhanced_code", a.enhanced},  {"text", a.text}};
       if (!a.tls_version.empty()) {
         ao["tls"] = json::object{{"version", a.tls_version}, {"cipher", a.tls_cipher}};
       } else {

@@ -53,8 +53,9 @@ int main(int argc, char** argv) {
 
   mp::SinkOptions sink_opt;
   CLI::App* sink = app.add_subcommand(
-      "sink", "run a fast SMTP sink and mailbox simulator (success@ bounce@ defer@ tempfail@ "
-              "reject@ slow@) for tests and load tests");
+      "sink",
+      "run a fast SMTP sink and mailbox simulator (success@ bounce@ defer@ tempfail@ "
+      "reject@ slow@) for tests and load tests");
   sink->add_option("--listen", sink_opt.listen, "address host:port (port 0 picks a free port)")
       ->capture_default_str();
   sink->add_option("--threads", sink_opt.threads, "I/O threads (0 = one per core)");
@@ -64,18 +65,23 @@ int main(int argc, char** argv) {
   sink->add_option("--maildir", sink_opt.maildir, "also write accepted messages to this Maildir");
   sink->add_option("--defer-count", sink_opt.defer_count,
                    "defer@ answers 451 this many times per address, then accepts")
-      ->capture_default_str()->check(CLI::Range(0, 1000000));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 1000000));
   sink->add_option("--slow-ms", sink_opt.slow_ms, "delay of the DATA reply for slow@")
-      ->capture_default_str()->check(CLI::Range(0, 3600000));
+      ->capture_default_str()
+      ->check(CLI::Range(0, 3600000));
   sink->add_option("--tempfail-rate", sink_opt.tempfail_rate,
-                   "fraction of recipients answered 451 at random")->check(CLI::Range(0.0, 1.0));
+                   "fraction of recipients answered 451 at random")
+      ->check(CLI::Range(0.0, 1.0));
   sink->add_option("--bounce-rate", sink_opt.bounce_rate,
-                   "fraction of recipients answered 550 at random")->check(CLI::Range(0.0, 1.0));
+                   "fraction of recipients answered 550 at random")
+      ->check(CLI::Range(0.0, 1.0));
   sink->add_option("--max-message-bytes", sink_opt.max_message_bytes, "SIZE limit")
       ->capture_default_str();
   sink->add_option("--stats-interval-ms", sink_opt.stats_interval_ms,
                    "how often a changed stats line is printed")
-      ->capture_default_str()->check(CLI::Range(10, 3600000));
+      ->capture_default_str()
+      ->check(CLI::Range(10, 3600000));
 
   app.add_subcommand("version", "print the version");
 

@@ -14,10 +14,10 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "deliver/engine.h"
-#include "net/resolver.h"
 #include "ingest/idempotency.h"
 #include "ingest/smtp_submission.h"
 #include "ingest/tenants.h"
+#include "net/resolver.h"
 #include "store/kv.h"
 
 namespace mp {
@@ -165,9 +165,10 @@ int RunServe(const Config& config) {
                                    {"port", static_cast<int>(submission->Port())},
                                    {"tls", !config.submission.tls_cert.empty()}});
       if (config.submission.tls_cert.empty() && config.submission.auth_requires_tls) {
-        log::Warn("smtp.no_tls", {{"hint", "submission has no tls_cert, so AUTH is refused "
-                                           "(538): set submission.tls_cert/tls_key, or "
-                                           "auth_requires_tls = false for loopback-only use"}});
+        log::Warn("smtp.no_tls", {{"hint",
+                                   "submission has no tls_cert, so AUTH is refused "
+                                   "(538): set submission.tls_cert/tls_key, or "
+                                   "auth_requires_tls = false for loopback-only use"}});
       }
     }
   }

@@ -14,9 +14,9 @@
 #include <thread>
 #include <unordered_map>
 
+#include "app/commands.h"
 #include "core/clock.h"
 #include "core/id.h"
-#include "app/commands.h"
 #include "core/log.h"
 #include "smtp/listener.h"
 
@@ -24,11 +24,26 @@ namespace mp {
 namespace asio = boost::asio;
 namespace {
 
-enum Behaviour { kAccepted, kSuccess, kBounce, kDeferred, kDeferAccepted, kTempfail, kReject,
-                 kSlow, kRandomTempfail, kRandomBounce, kMessages, kBytes, kConnections, kCount };
+enum Behaviour {
+  kAccepted,
+  kSuccess,
+  kBounce,
+  kDeferred,
+  kDeferAccepted,
+  kTempfail,
+  kReject,
+  kSlow,
+  kRandomTempfail,
+  kRandomBounce,
+  kMessages,
+  kBytes,
+  kConnections,
+  kCount
+};
 constexpr std::array<const char*, kCount> kNames = {
-    "accepted_rcpts", "success", "bounce", "defer_451", "defer_accepted", "tempfail",
-    "reject", "slow", "random_tempfail", "random_bounce", "messages", "bytes", "connections"};
+    "accepted_rcpts", "success", "bounce",     "defer_451",       "defer_accepted",
+    "tempfail",       "reject",  "slow",       "random_tempfail", "random_bounce",
+    "messages",       "bytes",   "connections"};
 
 struct SinkState {
   const SinkOptions& opt;
@@ -65,8 +80,8 @@ class SinkHandler final : public smtp::ServerHandler {
       int& n = s_.defer_seen[rcpt];
       if (n < s_.opt.defer_count) {
         ++n;
-        return Count(kDeferred, {451, "4.7.1 try again later (sink, deferral " +
-                                          std::to_string(n) + ")"});
+        return Count(kDeferred,
+                     {451, "4.7.1 try again later (sink, deferral " + std::to_string(n) + ")"});
       }
       s_.counts[kDeferAccepted]++;
     }
@@ -182,15 +197,16 @@ int RunSink(const SinkOptions& opt) {
     return 1;
   }
   listener.Start();
-  int threads = opt.threads > 0 ? opt.threads
-                                : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  int threads = opt.threads > 0
+                    ? opt.threads
+                    : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   auto work = asio::make_work_guard(io);
   std::vector<std::thread> pool;
   for (int i = 0; i < threads; ++i) pool.emplace_back([&io] { io.run(); });
   std::string host = opt.listen.substr(0, opt.listen.rfind(':'));
   std::cout << "{\"event\":\"sink.listening\",\"host\":\"" << host
-            << "\",\"port\":" << listener.Port() << ",\"tls\":" << (tls ? "true" : "false")
-            << "}" << std::endl;
+            << "\",\"port\":" << listener.Port() << ",\"tls\":" << (tls ? "true" : "false") << "}"
+            << std::endl;
 
   // Stats until a signal: sigtimedwait doubles as the interval timer.
   std::string last;

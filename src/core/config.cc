@@ -1,9 +1,8 @@
 #include "core/config.h"
 
+#include <arpa/inet.h>
 #include <toml++/toml.h>
 #include <unistd.h>
-
-#include <arpa/inet.h>
 
 #include <cmath>
 #include <fstream>
@@ -69,11 +68,16 @@ class Reader {
     std::string v;
     Str(key, &v);
     if (v.empty() && !table_.get(key)) return;
-    if (v == "disabled") *out = TlsPolicy::kDisabled;
-    else if (v == "opportunistic") *out = TlsPolicy::kOpportunistic;
-    else if (v == "required") *out = TlsPolicy::kRequired;
-    else if (v == "verify") *out = TlsPolicy::kVerify;
-    else Fail(key, "one of disabled, opportunistic, required, verify");
+    if (v == "disabled")
+      *out = TlsPolicy::kDisabled;
+    else if (v == "opportunistic")
+      *out = TlsPolicy::kOpportunistic;
+    else if (v == "required")
+      *out = TlsPolicy::kRequired;
+    else if (v == "verify")
+      *out = TlsPolicy::kVerify;
+    else
+      Fail(key, "one of disabled, opportunistic, required, verify");
   }
   // An array of tables: fn(Reader&) for each, with unknown keys rejected.
   template <typename Fn>
@@ -288,7 +292,8 @@ void ValidateConfig(const Config& c) {
   for (const std::string& s : c.dns.servers) {
     unsigned char buf[16];
     if (!SplitHostPort(s, &host, &port) || port == 0 ||
-        (inet_pton(AF_INET, host.c_str(), buf) != 1 && inet_pton(AF_INET6, host.c_str(), buf) != 1)) {
+        (inet_pton(AF_INET, host.c_str(), buf) != 1 &&
+         inet_pton(AF_INET6, host.c_str(), buf) != 1)) {
       throw ConfigError("dns.servers entries must be ip:port (an IP address, not a name), got '" +
                         s + "'");
     }
@@ -306,16 +311,15 @@ void ValidateConfig(const Config& c) {
   if (d.max_recipients_per_transaction < 1 || d.max_recipients_per_transaction > 100) {
     throw ConfigError("delivery.max_recipients_per_transaction must be 1..100");
   }
-  for (int t : {d.connect_timeout_seconds, d.greeting_timeout_seconds, d.command_timeout_seconds,
-                d.data_init_timeout_seconds, d.data_block_timeout_seconds,
-                d.data_end_timeout_seconds}) {
+  for (int t :
+       {d.connect_timeout_seconds, d.greeting_timeout_seconds, d.command_timeout_seconds,
+        d.data_init_timeout_seconds, d.data_block_timeout_seconds, d.data_end_timeout_seconds}) {
     if (t < 1) throw ConfigError("delivery timeouts must be at least 1 second");
   }
   if (d.retry_first_seconds < 1 || d.retry_max_seconds < d.retry_first_seconds) {
     throw ConfigError("delivery.retry_first_seconds must be >= 1 and <= retry_max_seconds");
   }
-  if (!std::isfinite(d.retry_multiplier) || d.retry_multiplier < 1.0 ||
-      d.retry_multiplier > 10.0) {
+  if (!std::isfinite(d.retry_multiplier) || d.retry_multiplier < 1.0 || d.retry_multiplier > 10.0) {
     throw ConfigError("delivery.retry_multiplier must be between 1 and 10");
   }
   if (!std::isfinite(d.retry_jitter) || d.retry_jitter < 0.0 || d.retry_jitter > 0.5) {
@@ -353,10 +357,14 @@ void ValidateConfig(const Config& c) {
 
 std::string_view TlsPolicyName(TlsPolicy p) {
   switch (p) {
-    case TlsPolicy::kDisabled: return "disabled";
-    case TlsPolicy::kOpportunistic: return "opportunistic";
-    case TlsPolicy::kRequired: return "required";
-    case TlsPolicy::kVerify: return "verify";
+    case TlsPolicy::kDisabled:
+      return "disabled";
+    case TlsPolicy::kOpportunistic:
+      return "opportunistic";
+    case TlsPolicy::kRequired:
+      return "required";
+    case TlsPolicy::kVerify:
+      return "verify";
   }
   return "opportunistic";
 }

@@ -72,23 +72,23 @@ struct RouteConfig {
 };
 
 struct DeliveryConfig {
-  bool enabled = true;                  // false: accept and store, never deliver
-  std::string helo_name;                // EHLO name; empty = the machine's host name
-  int window = 20000;                   // messages being delivered, held in memory at most
-  uint16_t port = 25;                   // destination port for MX delivery (tests override)
+  bool enabled = true;                        // false: accept and store, never deliver
+  std::string helo_name;                      // EHLO name; empty = the machine's host name
+  int window = 20000;                         // messages being delivered, held in memory at most
+  uint16_t port = 25;                         // destination port for MX delivery (tests override)
   TlsPolicy tls = TlsPolicy::kOpportunistic;  // STARTTLS policy towards MX hosts
-  int max_connections_per_site = 16;    // concurrent connections to one destination site
-  int max_messages_per_connection = 100;  // then QUIT and reconnect
-  int max_messages_per_second_per_site = 0;  // 0 = no limit
-  int max_recipients_per_transaction = 100;  // RCPT commands in one transaction (1..100)
-  int idle_seconds = 5;                 // an idle connection waits this long for more mail
+  int max_connections_per_site = 16;          // concurrent connections to one destination site
+  int max_messages_per_connection = 100;      // then QUIT and reconnect
+  int max_messages_per_second_per_site = 0;   // 0 = no limit
+  int max_recipients_per_transaction = 100;   // RCPT commands in one transaction (1..100)
+  int idle_seconds = 5;                       // an idle connection waits this long for more mail
   // Timeouts (RFC 5321 section 4.5.3.2 values by default), in seconds.
   int connect_timeout_seconds = 30;
   int greeting_timeout_seconds = 300;
-  int command_timeout_seconds = 300;   // EHLO, STARTTLS, MAIL, RCPT, RSET, AUTH
-  int data_init_timeout_seconds = 120;  // reply to DATA
+  int command_timeout_seconds = 300;     // EHLO, STARTTLS, MAIL, RCPT, RSET, AUTH
+  int data_init_timeout_seconds = 120;   // reply to DATA
   int data_block_timeout_seconds = 180;  // each write of the message
-  int data_end_timeout_seconds = 600;  // reply to the final "."
+  int data_end_timeout_seconds = 600;    // reply to the final "."
   // Retries of deferred recipients (RetryPolicy).
   int retry_first_seconds = 300;
   double retry_multiplier = 2.0;
@@ -100,12 +100,12 @@ struct DeliveryConfig {
 
 struct SubmissionConfig {
   std::string listen = "127.0.0.1:587";  // "host:port" of the SMTP submission listener; "" = off
-  std::string tls_cert;        // PEM certificate chain for STARTTLS; empty = no STARTTLS
-  std::string tls_key;         // PEM private key
-  bool auth_requires_tls = true;  // refuse AUTH before STARTTLS
+  std::string tls_cert;                  // PEM certificate chain for STARTTLS; empty = no STARTTLS
+  std::string tls_key;                   // PEM private key
+  bool auth_requires_tls = true;         // refuse AUTH before STARTTLS
   int max_connections = 1000;
-  int timeout_seconds = 300;   // per command; RFC 5321 section 4.5.3.2.7 asks for 5 minutes
-  std::string hostname;        // name in the greeting; empty = the machine's host name
+  int timeout_seconds = 300;  // per command; RFC 5321 section 4.5.3.2.7 asks for 5 minutes
+  std::string hostname;       // name in the greeting; empty = the machine's host name
 };
 
 struct Config {

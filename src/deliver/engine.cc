@@ -90,7 +90,8 @@ asio::awaitable<R> AwaitCallback(Start start) {
     auto h = std::make_shared<H>(std::move(handler));
     auto ex = asio::get_associated_executor(*h);
     start([h, ex](R result) mutable {
-      asio::post(ex, [h, result = std::move(result)]() mutable { std::move(*h)(std::move(result)); });
+      asio::post(ex,
+                 [h, result = std::move(result)]() mutable { std::move (*h)(std::move(result)); });
     });
   };
   return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(initiate,
@@ -246,22 +247,22 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::vector<std::pair<std::string, int64_t>> found;  // raw id, due
     std::string last_key;
     bool full = false;
-    Status s = kv.ScanRange(Column::kQueue, *cursor, upper, [&](std::string_view key,
-                                                                std::string_view) {
-      if (key.size() != 24) return true;
-      last_key.assign(key);
-      std::string raw(key.substr(8));
-      {
-        std::lock_guard lock(active_mu);
-        if (active.count(raw) || cancelling.count(raw)) return true;
-      }
-      found.emplace_back(std::move(raw), static_cast<int64_t>(ReadU64BE(key.substr(0, 8))));
-      if (found.size() >= room) {
-        full = true;
-        return false;
-      }
-      return true;
-    });
+    Status s =
+        kv.ScanRange(Column::kQueue, *cursor, upper, [&](std::string_view key, std::string_view) {
+          if (key.size() != 24) return true;
+          last_key.assign(key);
+          std::string raw(key.substr(8));
+          {
+            std::lock_guard lock(active_mu);
+            if (active.count(raw) || cancelling.count(raw)) return true;
+          }
+          found.emplace_back(std::move(raw), static_cast<int64_t>(ReadU64BE(key.substr(0, 8))));
+          if (found.size() >= room) {
+            full = true;
+            return false;
+          }
+          return true;
+        });
     if (!s.ok()) {
       log::Error("delivery.scan_failed", {{"error", s.error().detail}});
       return false;
@@ -364,8 +365,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   void OnMx(Job job, net::MxResult r) {
     using net::DnsStatus;
     if (r.status == DnsStatus::kOk && r.null_mx) {
-      FailJob(job, MakeReply(550, {5, 1, 10},
-                             "recipient domain " + job.domain + " accepts no mail (null MX)"),
+      FailJob(job,
+              MakeReply(550, {5, 1, 10},
+                        "recipient domain " + job.domain + " accepts no mail (null MX)"),
               "null_mx");
     } else if (r.status == DnsStatus::kOk && !r.hosts.empty()) {
       std::vector<std::string> hosts;
@@ -373,13 +375,17 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       Enqueue(routes.Mx(hosts), std::move(job));
     } else if (r.status == DnsStatus::kNxDomain || r.status == DnsStatus::kNoData ||
                r.status == DnsStatus::kOk) {
-      FailJob(job, MakeReply(550, {5, 1, 2},
-                             "recipient domain " + job.domain + " does not exist or has no mail "
-                             "server (" + r.error + ")"),
+      FailJob(job,
+              MakeReply(550, {5, 1, 2},
+                        "recipient domain " + job.domain +
+                            " does not exist or has no mail "
+                            "server (" +
+                            r.error + ")"),
               "no_such_domain");
     } else {
-      FailJob(job, MakeReply(451, {4, 4, 3}, "DNS lookup of " + job.domain +
-                                                 " failed temporarily: " + r.error),
+      FailJob(job,
+              MakeReply(451, {4, 4, 3},
+                        "DNS lookup of " + job.domain + " failed temporarily: " + r.error),
               "");
     }
   }
@@ -486,7 +492,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       {
         std::lock_guard lock(site->mu);
         int64_t now = self->clock.NowMs();
-        site->tokens = std::min<double>(rate, site->tokens + (now - site->refill_ms) * rate / 1000.0);
+        site->tokens =
+            std::min<double>(rate, site->tokens + (now - site->refill_ms) * rate / 1000.0);
         site->refill_ms = now;
         if (site->tokens >= 1) {
           site->tokens -= 1;
@@ -613,8 +620,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::vector<Job> failed;
       {
         std::lock_guard lock(site->mu);
-        size_t n = site->connections > 1 ? std::min<size_t>(1, site->ready.size())
-                                         : site->ready.size();
+        size_t n =
+            site->connections > 1 ? std::min<size_t>(1, site->ready.size()) : site->ready.size();
         for (size_t i = 0; i < n; ++i) {
           failed.push_back(std::move(site->ready.front()));
           site->ready.pop_front();
@@ -682,12 +689,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     auto body = kv.Get(Column::kBody, EnvelopeKey(id));
     std::vector<Outcome> outcomes(job.rcpts.size());
     if (!body.ok() || !body.value()) {
-      smtp::Reply r = body.ok() ? MakeReply(550, {5, 3, 0}, "message body missing from the spool")
-                                : MakeReply(451, {4, 3, 0}, "spool read failed: " +
-                                                                body.error().detail);
+      smtp::Reply r = body.ok()
+                          ? MakeReply(550, {5, 3, 0}, "message body missing from the spool")
+                          : MakeReply(451, {4, 3, 0}, "spool read failed: " + body.error().detail);
       for (Outcome& o : outcomes) {
-        o.result = r.Permanent() ? smtp::RecipientOutcome::kPermanent
-                                 : smtp::RecipientOutcome::kTransient;
+        o.result =
+            r.Permanent() ? smtp::RecipientOutcome::kPermanent : smtp::RecipientOutcome::kTransient;
         o.reply = r;
       }
       FinishJob(job, outcomes, place, "");
@@ -699,8 +706,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     env.smtputf8 = HasEightBit(env.mail_from);
     for (const auto& r : env.recipients) env.smtputf8 = env.smtputf8 || HasEightBit(r);
     if (env.smtputf8 && !session.ServerExtensions().smtputf8) {
-      smtp::Reply r = MakeReply(550, {5, 6, 7}, "the address needs SMTPUTF8 and the server does "
-                                                "not offer it");
+      smtp::Reply r = MakeReply(550, {5, 6, 7},
+                                "the address needs SMTPUTF8 and the server does "
+                                "not offer it");
       for (Outcome& o : outcomes) {
         o.result = smtp::RecipientOutcome::kPermanent;
         o.reply = r;

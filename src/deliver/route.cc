@@ -12,16 +12,15 @@ std::string Lower(std::string s) {
 
 }  // namespace
 
-RouteTable::RouteTable(const DeliveryConfig& config)
-    : mx_port_(config.port), mx_tls_(config.tls) {
+RouteTable::RouteTable(const DeliveryConfig& config) : mx_port_(config.port), mx_tls_(config.tls) {
   for (const RouteConfig& r : config.routes) {
     Destination d;
     std::string host;
     uint16_t port = 25;
     SplitHostPort(r.relay, &host, &port);  // validated with the configuration
     // Routes to one relay with different TLS policies or credentials are different sites.
-    d.site = "relay:" + Lower(r.relay) + "/" + std::string(TlsPolicyName(r.tls)) + "/" +
-             r.auth_user;
+    d.site =
+        "relay:" + Lower(r.relay) + "/" + std::string(TlsPolicyName(r.tls)) + "/" + r.auth_user;
     d.hosts = {host};
     d.port = port;
     d.tls = r.tls;

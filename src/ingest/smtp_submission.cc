@@ -109,7 +109,7 @@ class SubmissionHandler final : public smtp::ServerHandler {
       auto h = std::make_shared<H>(std::move(handler));
       s_.kv.Commit(std::move(b), [h](Status st) mutable {
         auto ex = asio::get_associated_executor(*h);
-        asio::post(ex, [h, st = std::move(st)]() mutable { std::move(*h)(std::move(st)); });
+        asio::post(ex, [h, st = std::move(st)]() mutable { std::move (*h)(std::move(st)); });
       });
     };
     return asio::async_initiate<const asio::use_awaitable_t<>&, void(Status)>(

@@ -108,9 +108,8 @@ asio::awaitable<OpenResult> ClientSession::Open() {
       }
       // Opportunistic: carry on in clear.
     } else {
-      error_code ec = co_await stream_.StartTlsClient(*opt_.tls_context, opt_.tls_host,
-                                                       opt_.tls == TlsPolicy::kVerify,
-                                                       opt_.timeouts.command);
+      error_code ec = co_await stream_.StartTlsClient(
+          *opt_.tls_context, opt_.tls_host, opt_.tls == TlsPolicy::kVerify, opt_.timeouts.command);
       if (ec) {
         // The connection is unusable after a failed handshake; with opportunistic TLS the caller
         // connects again without TLS (RFC 7435: opportunistic security never blocks delivery).
@@ -130,7 +129,8 @@ asio::awaitable<OpenResult> ClientSession::Open() {
       }
     }
   } else if (must_tls) {
-    res.reply = Local(451, {4, 7, 5}, "TLS is required on this route and the server does not offer STARTTLS");
+    res.reply = Local(451, {4, 7, 5},
+                      "TLS is required on this route and the server does not offer STARTTLS");
     res.next_host = true;
     co_await Quit();
     co_return res;
@@ -138,8 +138,9 @@ asio::awaitable<OpenResult> ClientSession::Open() {
   if (!opt_.auth_user.empty()) {
     // Credentials never travel in clear unless the route says TLS is disabled on purpose.
     if (!stream_.Tls() && opt_.tls != TlsPolicy::kDisabled) {
-      res.reply = Local(451, {4, 7, 0}, "not sending AUTH credentials without TLS (the relay "
-                                        "did not offer STARTTLS; set tls = \"disabled\" to allow it)");
+      res.reply = Local(451, {4, 7, 0},
+                        "not sending AUTH credentials without TLS (the relay "
+                        "did not offer STARTTLS; set tls = \"disabled\" to allow it)");
       co_await Quit();
       co_return res;
     }
@@ -176,7 +177,8 @@ asio::awaitable<OpenResult> ClientSession::Authenticate() {
   }
   if (r.code != 235) {
     // A refused login is a configuration problem on our side: defer, never bounce, the mail.
-    res.reply = r.Transient() || !usable_ ? r : Local(451, {4, 7, 8}, "relay refused AUTH: " + r.Summary());
+    res.reply =
+        r.Transient() || !usable_ ? r : Local(451, {4, 7, 8}, "relay refused AUTH: " + r.Summary());
     if (usable_) co_await Quit();
     co_return res;
   }

@@ -43,14 +43,13 @@ struct ClientOptions {
 struct OpenResult {
   bool ok = false;
   Reply reply;
-  bool next_host = false;  // worth trying the next MX host (connection trouble, 4xx greeting)
+  bool next_host = false;   // worth trying the next MX host (connection trouble, 4xx greeting)
   bool tls_failed = false;  // the TLS handshake failed (opportunistic: retry in clear)
 };
 
 class ClientSession {
  public:
-  ClientSession(Stream& stream, const ClientOptions& options)
-      : stream_(stream), opt_(options) {}
+  ClientSession(Stream& stream, const ClientOptions& options) : stream_(stream), opt_(options) {}
 
   asio::awaitable<OpenResult> Open();
   // Runs the transaction to its end. The message is the stored RFC 5322 text; it is dot-stuffed

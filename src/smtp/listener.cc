@@ -30,8 +30,7 @@ asio::awaitable<void> Serve(tcp::socket socket, std::shared_ptr<const Shared> sh
 
 asio::awaitable<void> Refuse(tcp::socket socket, std::string hostname) {
   std::string line = "421 4.7.0 " + hostname + " too many connections, try again later\r\n";
-  co_await asio::async_write(socket, asio::buffer(line),
-                             asio::as_tuple(asio::use_awaitable));
+  co_await asio::async_write(socket, asio::buffer(line), asio::as_tuple(asio::use_awaitable));
   error_code ignored;
   socket.close(ignored);
 }
@@ -72,13 +71,12 @@ Status SmtpListener::Listen(const std::string& host_port) {
 
 void SmtpListener::Start() {
   auto shared = std::make_shared<const Shared>(Shared{options_, factory_});
-  auto accept_loop = [](tcp::acceptor* acceptor, asio::io_context* io,
-                        std::shared_ptr<const Shared> shared,
-                        std::shared_ptr<std::atomic<int>> active,
-                        int max) -> asio::awaitable<void> {
+  auto accept_loop =
+      [](tcp::acceptor* acceptor, asio::io_context* io, std::shared_ptr<const Shared> shared,
+         std::shared_ptr<std::atomic<int>> active, int max) -> asio::awaitable<void> {
     for (;;) {
-      auto [ec, socket] = co_await acceptor->async_accept(
-          asio::make_strand(*io), asio::as_tuple(asio::use_awaitable));
+      auto [ec, socket] = co_await acceptor->async_accept(asio::make_strand(*io),
+                                                          asio::as_tuple(asio::use_awaitable));
       if (ec == asio::error::operation_aborted || !acceptor->is_open()) co_return;
       if (ec) continue;  // e.g. EMFILE: keep serving the connections we have
       error_code ignored;
@@ -93,8 +91,7 @@ void SmtpListener::Start() {
     }
   };
   asio::co_spawn(acceptor_.get_executor(),
-                 accept_loop(&acceptor_, &io_, shared, active_, max_connections_),
-                 asio::detached);
+                 accept_loop(&acceptor_, &io_, shared, active_, max_connections_), asio::detached);
 }
 
 void SmtpListener::Stop() {

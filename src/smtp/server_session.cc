@@ -2,9 +2,9 @@
 
 #include <sodium.h>
 
+#include <boost/asio/as_tuple.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/use_awaitable.hpp>
-#include <boost/asio/as_tuple.hpp>
 
 #include "smtp/command.h"
 #include "smtp/data_reader.h"
@@ -435,8 +435,7 @@ class Session {
         asio::steady_timer t(stream_.Executor(), delay);
         co_await t.async_wait(asio::as_tuple(asio::use_awaitable));
       }
-      ServerReply r =
-          co_await handler_.OnData(from_, rcpts_, std::move(reader.Message()));
+      ServerReply r = co_await handler_.OnData(from_, rcpts_, std::move(reader.Message()));
       if (r.code < 300) ++info_.messages;
       if (r.code == 421) closing_ = true;  // RFC 5321 3.8: the server closes after a 421
       Reply(r);

@@ -14,7 +14,9 @@ constexpr auto kNoThrow = asio::as_tuple(asio::use_awaitable);
 }
 
 Stream::Stream(tcp::socket socket)
-    : plain_(std::move(socket)), timer_(plain_.get_executor()), alive_(std::make_shared<bool>(true)) {}
+    : plain_(std::move(socket)),
+      timer_(plain_.get_executor()),
+      alive_(std::make_shared<bool>(true)) {}
 
 Stream::~Stream() {
   *alive_ = false;
@@ -65,9 +67,8 @@ asio::awaitable<error_code> Stream::Write(std::string_view data,
   co_return ec;
 }
 
-asio::awaitable<error_code> Stream::StartTlsClient(asio::ssl::context& ctx,
-                                                   const std::string& host, bool verify,
-                                                   std::chrono::milliseconds timeout) {
+asio::awaitable<error_code> Stream::StartTlsClient(asio::ssl::context& ctx, const std::string& host,
+                                                   bool verify, std::chrono::milliseconds timeout) {
   tls_ = std::make_unique<asio::ssl::stream<tcp::socket>>(std::move(plain_), ctx);
   plain_ = tcp::socket(timer_.get_executor());
   // SNI, so that a server with many names presents the right certificate.

@@ -157,10 +157,13 @@ Transaction::Waiting Transaction::WaitingFor() const {
   if (expected_pos_ >= expected_.size()) return Waiting::kCommand;
   // With pipelining the DATA reply comes after the RCPT replies; the oldest decides.
   switch (expected_[expected_pos_]) {
-    case Expect::kData: return Waiting::kDataInit;
+    case Expect::kData:
+      return Waiting::kDataInit;
     case Expect::kDataEnd:
-    case Expect::kIgnoredDataEnd: return Waiting::kDataEnd;
-    default: return Waiting::kCommand;
+    case Expect::kIgnoredDataEnd:
+      return Waiting::kDataEnd;
+    default:
+      return Waiting::kCommand;
   }
 }
 

@@ -19,9 +19,8 @@ bool FromName(std::string_view name, const std::string_view (&names)[N], E* out)
   return false;
 }
 
-constexpr std::string_view kMessageStatus[] = {"queued",    "scheduled", "canceled",
-                                               "delivered", "bounced",   "partially_delivered",
-                                               "deferred"};
+constexpr std::string_view kMessageStatus[] = {
+    "queued", "scheduled", "canceled", "delivered", "bounced", "partially_delivered", "deferred"};
 constexpr std::string_view kRecipientStatus[] = {"queued",    "scheduled", "canceled",
                                                  "delivered", "deferred",  "bounced"};
 constexpr std::string_view kRecipientKind[] = {"to", "cc", "bcc"};
@@ -68,10 +67,14 @@ std::string EncodeEnvelope(const Envelope& e) {
       ra.emplace_back(r.reason);
       json::array atts;
       for (const Attempt& a : r.attempts) {
-        atts.push_back(json::object{{"at", a.at_ms},       {"mx", a.mx},
-                                    {"ip", a.ip},          {"code", a.code},
-                                    {"enhanced", a.enhanced}, {"text", a.text},
-                                    {"tls", a.tls_version}, {"cipher", a.tls_cipher}});
+        atts.push_back(json::object{{"at", a.at_ms},
+                                    {"mx", a.mx},
+                                    {"ip", a.ip},
+                                    {"code", a.code},
+                                    {"enhanced", a.enhanced},
+                                    {"text", a.text},
+                                    {"tls", a.tls_version},
+                                    {"cipher", a.tls_cipher}});
       }
       ra.emplace_back(std::move(atts));
     }
@@ -175,12 +178,23 @@ MessageStatus DeriveStatus(const Envelope& e) {
   size_t delivered = 0, bounced = 0, canceled = 0, deferred = 0, scheduled = 0;
   for (const RecipientRecord& r : e.recipients) {
     switch (r.status) {
-      case RecipientStatus::kDelivered: ++delivered; break;
-      case RecipientStatus::kBounced: ++bounced; break;
-      case RecipientStatus::kCanceled: ++canceled; break;
-      case RecipientStatus::kDeferred: ++deferred; break;
-      case RecipientStatus::kScheduled: ++scheduled; break;
-      case RecipientStatus::kQueued: break;
+      case RecipientStatus::kDelivered:
+        ++delivered;
+        break;
+      case RecipientStatus::kBounced:
+        ++bounced;
+        break;
+      case RecipientStatus::kCanceled:
+        ++canceled;
+        break;
+      case RecipientStatus::kDeferred:
+        ++deferred;
+        break;
+      case RecipientStatus::kScheduled:
+        ++scheduled;
+        break;
+      case RecipientStatus::kQueued:
+        break;
     }
   }
   size_t n = e.recipients.size();

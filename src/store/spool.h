@@ -55,9 +55,9 @@ struct RecipientRecord {
   std::string address;  // envelope address (domain in A-labels)
   RecipientKind kind = RecipientKind::kTo;
   RecipientStatus status = RecipientStatus::kQueued;
-  int attempts_total = 0;         // every attempt ever made
-  int64_t next_attempt_ms = 0;    // when deferred: the next try
-  std::string reason;             // when bounced: "rejected", "expired", "null_mx", "no_such_domain"
+  int attempts_total = 0;       // every attempt ever made
+  int64_t next_attempt_ms = 0;  // when deferred: the next try
+  std::string reason;           // when bounced: "rejected", "expired", "null_mx", "no_such_domain"
   std::vector<Attempt> attempts;  // the most recent kMaxAttemptsKept attempts, oldest first
   static constexpr size_t kMaxAttemptsKept = 20;
   // Still to be delivered (queued, scheduled or deferred).

@@ -157,8 +157,10 @@ TEST(QuotedPrintable, RandomTextRoundTripsWithShortLinesAndNoTrailingWhitespace)
     std::string enc = mp::QuotedPrintableEncode(text);
     std::string expected;
     for (char c : text) {
-      if (c == '\n') expected += "\r\n";
-      else expected.push_back(c);
+      if (c == '\n')
+        expected += "\r\n";
+      else
+        expected.push_back(c);
     }
     ASSERT_EQ(DecodeQp(enc), expected) << "input: " << text;
     size_t start = 0;
