@@ -10,6 +10,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/this_coro.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
@@ -176,6 +177,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   RetryPolicy retry;
   std::string helo;
   std::unique_ptr<asio::ssl::context> tls;
+  asio::thread_pool readers{2};  // spool reads that may block on the disk
   Counter *delivered, *deferred, *bounced, *expired;
 
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
@@ -685,8 +687,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       env.size = e.size;
       for (size_t i : job.rcpts) env.recipients.push_back(e.recipients[i].address);
     }
-    // A point read (memtable, block cache or a blob file); bodies are never held in the window.
+    // Bodies are never held in the window: read when sent, on the reader pool (a blob file read
+    // may wait for the disk), then back on this connection's strand.
+    auto strand = co_await asio::this_coro::executor;
+    co_await asio::post(readers.get_executor(), asio::use_awaitable);
     auto body = kv.Get(Column::kBody, EnvelopeKey(id));
+    co_await asio::post(strand, asio::use_awaitable);
     std::vector<Outcome> outcomes(job.rcpts.size());
     if (!body.ok() || !body.value()) {
       smtp::Reply r = body.ok()
@@ -890,6 +896,9 @@ void DeliveryEngine::Stop(std::chrono::milliseconds grace) {
   i.io.stop();
   for (auto& t : i.threads) t.join();
   i.threads.clear();
+  // Reads still queued run to their end and park their coroutines on the stopped io_context,
+  // which drops them when it is destroyed.
+  i.readers.join();
 }
 
 bool DeliveryEngine::BeginCancel(const MessageId& id) {
