@@ -22,6 +22,7 @@ describe('delivery to MX hosts from DNS', () => {
       tempRcpt: { ip: '127.0.0.9', mode: 'tempfail-rcpt' },
       noPipe: { ip: '127.0.0.10', mode: 'no-pipelining' },
       deferTwice: { ip: '127.0.0.11', mode: 'defer-then-accept', deferTimes: 2 },
+      brokenTls: { ip: '127.0.0.12', mode: 'broken-starttls' },
     };
     const started = await Promise.all([
       startPostfix({ ip: '127.0.0.3', port, users: ['alice'], domains: ['pf.test'], tls: true }),
@@ -41,6 +42,7 @@ describe('delivery to MX hosts from DNS', () => {
           { domain: 'tr.test', host: 'mx.tr.test' },
           { domain: 'np.test', host: 'mx.np.test' },
           { domain: 'dta.test', host: 'mx.dta.test' },
+          { domain: 'bt.test', host: 'mx.bt.test' },
         ],
         nullMx: ['null.test'],
         a: [
@@ -53,6 +55,7 @@ describe('delivery to MX hosts from DNS', () => {
           { name: 'mx.tr.test', ip: '127.0.0.9' },
           { name: 'mx.np.test', ip: '127.0.0.10' },
           { name: 'mx.dta.test', ip: '127.0.0.11' },
+          { name: 'mx.bt.test', ip: '127.0.0.12' },
         ],
         servfail: ['servfail.test'],
       },
@@ -181,5 +184,15 @@ connect_timeout_seconds = 3
     const id = await send('q@dta.test');
     const m = await until(id, (j) => j.status === 'delivered', 'delivered');
     assert.deepEqual(m.recipients[0].attempts.map((a) => a.code), [451, 451, 250]);
+  });
+
+  test('opportunistic TLS: a failed handshake is retried at once in clear, never deferred', async () => {
+    const id = await send('t@bt.test');
+    const m = await until(id, final, 'final');
+    assert.equal(m.status, 'delivered');
+    assert.equal(m.recipients[0].attempts_total, 1);
+    assert.equal(m.recipients[0].attempts[0].tls, null);
+    await peers.brokenTls.waitForMessages(1, 5000);
+    assert.ok(peers.brokenTls.connections().length >= 2, 'a second connection, in clear');
   });
 });

@@ -54,6 +54,7 @@ MODES = (
     "greeting-421",
     "tempfail-data",
     "reject-data",
+    "broken-starttls",
 )
 MAX_LINE = 65536
 IDLE_TIMEOUT = 120
@@ -256,13 +257,23 @@ class Session:
         ext = ["SIZE 52428800", "8BITMIME", "ENHANCEDSTATUSCODES", "SMTPUTF8"]
         if self.args.mode != "no-pipelining":
             ext.insert(0, "PIPELINING")
-        if self.peer.ssl_ctx and not self.tls:
+        if (self.peer.ssl_ctx or self.args.mode == "broken-starttls") and not self.tls:
             ext.append("STARTTLS")
         lines = [self.args.hostname] + ext
         text = "\r\n".join(f"250-{l}" for l in lines[:-1]) + f"\r\n250 {lines[-1]}"
         await self.reply(text, verb)
 
     async def cmd_starttls(self):
+        if self.args.mode == "broken-starttls":
+            # Offers STARTTLS, says yes, then answers the TLS ClientHello with plain text: the
+            # client's handshake fails (a broken TLS stack on the server, as seen in the wild).
+            await self.reply("220 2.0.0 Ready to start TLS")
+            emit(event="starttls", conn=self.conn, version=None, cipher=None, injected=False,
+                 broken=True)
+            self.writer.write(b"this is not TLS\r\n")
+            await self.writer.drain()
+            self.writer.close()
+            raise ConnectionResetError("broken-starttls")
         if not self.peer.ssl_ctx:
             await self.reply("502 5.5.1 Error: command not implemented", "STARTTLS")
             return

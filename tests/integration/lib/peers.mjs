@@ -968,6 +968,7 @@ export const SMTP_PEER_MODES = [
   'greeting-421',
   'tempfail-data',
   'reject-data',
+  'broken-starttls',
 ];
 
 // startSmtpPeer({ip, port, mode, deferTimes, tls, ...}) runs tests/peers/smtp_peer.py on ip:port
@@ -987,6 +988,7 @@ export const SMTP_PEER_MODES = [
 //   greeting-421           421 4.3.2 as the greeting, then closes
 //   tempfail-data          451 4.3.0 after the message data
 //   reject-data            554 5.7.1 after the message data
+//   broken-starttls        offers STARTTLS, answers 220, then plain text: the handshake fails
 // In every mode rejectRecipients get 550 5.1.1, tempfailRecipients 451 4.3.0, and with maxRcpts
 // the RCPT after that many accepted ones gets 452 4.5.3. greetingDelayMs delays the greeting.
 // Returns {ip, port, mode, hostname, pid, dir, certFile, keyFile, received(), transactions(),
