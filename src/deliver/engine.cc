@@ -20,11 +20,13 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 #include <unordered_map>
 
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "deliver/fair_queue.h"
 #include "deliver/route.h"
 #include "net/resolver.h"
 #include "queue/retry.h"
@@ -100,7 +102,8 @@ asio::awaitable<R> AwaitCallback(Start start) {
 }
 
 struct ActiveMessage {
-  int64_t due = 0;  // the queue entry it was taken from (immutable)
+  std::string tenant;  // immutable, like due
+  int64_t due = 0;     // the queue entry it was taken from
   std::mutex mu;
   Envelope env;
   int outstanding = 0;  // jobs not finished yet
@@ -110,6 +113,7 @@ struct Job {
   std::shared_ptr<ActiveMessage> msg;
   std::vector<size_t> rcpts;  // indices into msg->env.recipients
   std::string domain;
+  std::string tenant;
 };
 
 // What one attempt decided for one recipient of a job.
@@ -127,7 +131,7 @@ struct Site {
   std::mutex mu;
   Destination dest;
   smtp::ClientOptions options;
-  std::deque<Job> ready;
+  FairQueue<Job> ready;  // per tenant, served round robin
   int connections = 0;
   // Connections waiting for a job: a posted cancel of the timer wakes one.
   std::deque<std::shared_ptr<asio::steady_timer>> idle;
@@ -187,7 +191,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   mutable std::mutex active_mu;
   std::unordered_map<std::string, std::shared_ptr<ActiveMessage>> active;  // by raw id
-  std::multiset<int64_t> active_dues;  // due times of the active messages' queue entries
+  // Per tenant, the due times of its active messages' queue entries.
+  std::unordered_map<std::string, std::multiset<int64_t>> active_dues;
   std::set<std::string> cancelling;
 
   std::mutex sites_mu;
@@ -199,29 +204,24 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   bool scan_now = false;
 
   // ---- scanner -------------------------------------------------------------------------------
+  //
+  // The queue index is kept per tenant (key: tenant id, NUL, due time, message id), and each pass
+  // shares the room in the active window across the tenants with due mail, round by round, so a
+  // tenant with a million queued messages takes its share and no more while another tenant has
+  // fresh mail. One tenant may hold at most 7/8 of the window, so there is always room for the
+  // others. At the sites, jobs are served round robin across tenants (FairQueue).
 
   void ScanLoop() {
-    std::string cursor;  // where the last round stopped; "" = the start of the queue
     int64_t last_full_ms = 0;
     while (!stopping.load()) {
-      if (cursor.empty()) {
-        // Deleted queue entries stay behind as tombstones until compaction, and walking them
-        // costs CPU: a round starts at the oldest entry that can be due and not yet taken (the
-        // oldest active message, or a few seconds back for commits still in flight), and only
-        // every 30 s from the very start (entries submitted with send_at in the past).
-        int64_t now = clock.NowMs();
-        if (now - last_full_ms >= 30000) {
-          last_full_ms = now;
-        } else {
-          int64_t floor = now - 10000;
-          {
-            std::lock_guard lock(active_mu);
-            if (!active_dues.empty()) floor = std::min(floor, *active_dues.begin());
-          }
-          AppendU64BE(cursor, static_cast<uint64_t>(std::max<int64_t>(floor, 0)));
-        }
-      }
-      bool more = ScanOnce(&cursor);
+      // Deleted queue entries stay behind as tombstones until compaction, and walking them
+      // costs CPU: a pass starts, per tenant, at the oldest entry that can be due and not yet
+      // taken (its oldest active message, or a few seconds back for commits still in flight),
+      // and only every 30 s from the very start (entries submitted with send_at in the past).
+      int64_t now = clock.NowMs();
+      bool from_start = now - last_full_ms >= 30000;
+      if (from_start) last_full_ms = now;
+      bool more = ScanOnce(now, from_start);
       std::unique_lock lock(scan_mu);
       if (!more) {
         scan_cv.wait_for(lock, std::chrono::milliseconds(100),
@@ -236,72 +236,168 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     return active.size();
   }
 
-  // One pass over due queue entries from the cursor. Returns true if it stopped for a reason
-  // other than reaching the end of what is due (so the next pass should follow at once).
-  bool ScanOnce(std::string* cursor) {
-    size_t window = static_cast<size_t>(d.window);
-    size_t room = window > ActiveCount() ? window - ActiveCount() : 0;
+  // Spools written before the queue index was kept per tenant have keys of due time + id (24
+  // bytes, first byte 0): rewrite them as tenant keys once, at start.
+  void MigrateQueueIndex() {
+    std::vector<std::string> old;
+    const std::string end(1, '\x01');
+    Status s = kv.ScanRange(Column::kQueue, std::string(), end, [&](std::string_view key, std::string_view) {
+      if (key.size() == 24) old.emplace_back(key);
+      return true;
+    });
+    if (!s.ok() || old.empty()) return;
+    WriteBatch batch;
+    size_t moved = 0;
+    for (const std::string& key : old) {
+      batch.Delete(Column::kQueue, key);
+      auto id = MessageId::FromRaw(std::string_view(key).substr(8));
+      if (!id) continue;
+      auto e = ReadEnvelope(kv, *id);
+      if (!e.ok() || !e.value()) continue;
+      batch.Put(Column::kQueue,
+                QueueKey(e.value()->tenant_id, static_cast<int64_t>(ReadU64BE(key)), *id), {});
+      ++moved;
+    }
+    Status c = kv.CommitAndWait(std::move(batch));
+    log::Info("delivery.queue_migrated", {{"entries", moved}, {"ok", c.ok()}});
+  }
+
+  // The tenants that have entries in the queue index: one seek each.
+  std::vector<std::string> QueueTenants() {
+    std::vector<std::string> out;
+    std::string from;
+    const std::string end(1, '\xff');
+    for (;;) {
+      std::string tenant;
+      bool any = false;
+      Status s = kv.ScanRange(Column::kQueue, from, end, [&](std::string_view key, std::string_view) {
+        size_t nul = key.find('\0');
+        if (nul == std::string_view::npos || nul == 0) {
+          from.assign(key);
+          from.push_back('\0');  // not a tenant key: step over it
+          return true;
+        }
+        tenant.assign(key.substr(0, nul));
+        any = true;
+        return false;
+      });
+      if (!s.ok() || !any) break;
+      out.push_back(tenant);
+      from = tenant;
+      from.push_back('\x01');  // past every key of this tenant (ids hold no control bytes)
+    }
+    return out;
+  }
+
+  struct TenantCursor {
+    std::string tenant;
+    std::string from;  // next key to look at
+    std::string upper;
+    size_t allowance = 0;  // how many more this tenant may have active
+    bool exhausted = false;
+  };
+
+  // One pass. Returns true if due mail was left behind for lack of room this pass (so the next
+  // pass should follow at once).
+  bool ScanOnce(int64_t now, bool from_start) {
+    const size_t window = static_cast<size_t>(d.window);
+    const size_t per_tenant_cap = std::max<size_t>(1, window - window / 8);
+    size_t active_now = ActiveCount();
+    size_t room = window > active_now ? window - active_now : 0;
     if (room == 0) return false;
     room = std::min<size_t>(room, 2000);  // a bounded pass, so Stop is never kept waiting
-    int64_t now = clock.NowMs();
-    std::string upper;
-    AppendU64BE(upper, static_cast<uint64_t>(now) + 1);
-    std::vector<std::pair<std::string, int64_t>> found;  // raw id, due
-    std::string last_key;
-    bool full = false;
-    Status s =
-        kv.ScanRange(Column::kQueue, *cursor, upper, [&](std::string_view key, std::string_view) {
-          if (key.size() != 24) return true;
-          last_key.assign(key);
-          std::string raw(key.substr(8));
-          {
-            std::lock_guard lock(active_mu);
-            if (active.count(raw) || cancelling.count(raw)) return true;
-          }
-          found.emplace_back(std::move(raw), static_cast<int64_t>(ReadU64BE(key.substr(0, 8))));
-          if (found.size() >= room) {
-            full = true;
-            return false;
-          }
-          return true;
-        });
-    if (!s.ok()) {
-      log::Error("delivery.scan_failed", {{"error", s.error().detail}});
-      return false;
+    std::vector<TenantCursor> cursors;
+    for (std::string& t : QueueTenants()) {
+      TenantCursor c;
+      c.tenant = std::move(t);
+      int64_t floor = from_start ? 0 : now - 10000;
+      size_t held = 0;
+      {
+        std::lock_guard lock(active_mu);
+        auto it = active_dues.find(c.tenant);
+        if (it != active_dues.end() && !it->second.empty()) {
+          held = it->second.size();
+          if (!from_start) floor = std::min(floor, *it->second.begin());
+        }
+      }
+      c.allowance = held < per_tenant_cap ? per_tenant_cap - held : 0;
+      c.from = QueueKeyPrefix(c.tenant);
+      AppendU64BE(c.from, static_cast<uint64_t>(std::max<int64_t>(floor, 0)));
+      c.upper = QueueKeyPrefix(c.tenant);
+      AppendU64BE(c.upper, static_cast<uint64_t>(now) + 1);
+      c.exhausted = c.allowance == 0;
+      cursors.push_back(std::move(c));
     }
-    // Next pass: after the last key seen if this one stopped early, else from the start (retries
-    // due since may sort before the cursor).
-    if (full) {
-      *cursor = last_key;
-      cursor->push_back('\0');
-    } else {
-      cursor->clear();
+    std::vector<std::tuple<std::string, std::string, int64_t>> found;  // tenant, raw id, due
+    bool left_behind = false;
+    for (;;) {
+      size_t open = 0;
+      for (const TenantCursor& c : cursors) open += c.exhausted ? 0 : 1;
+      if (open == 0) break;
+      if (room == 0) {
+        left_behind = true;
+        break;
+      }
+      size_t share = std::max<size_t>(1, room / open);
+      for (TenantCursor& c : cursors) {
+        if (c.exhausted || room == 0) continue;
+        size_t want = std::min({share, c.allowance, room});
+        size_t got = 0;
+        Status s = kv.ScanRange(Column::kQueue, c.from, c.upper,
+                                [&](std::string_view key, std::string_view) {
+                                  c.from.assign(key);
+                                  c.from.push_back('\0');
+                                  size_t p = c.tenant.size() + 1;
+                                  if (key.size() != p + 24) return true;
+                                  std::string raw(key.substr(p + 8));
+                                  {
+                                    std::lock_guard lock(active_mu);
+                                    if (active.count(raw) || cancelling.count(raw)) return true;
+                                  }
+                                  found.emplace_back(
+                                      c.tenant, std::move(raw),
+                                      static_cast<int64_t>(ReadU64BE(key.substr(p, 8))));
+                                  return ++got < want;
+                                });
+        if (!s.ok()) {
+          log::Error("delivery.scan_failed", {{"error", s.error().detail}});
+          return false;
+        }
+        room -= got;
+        c.allowance -= got;
+        if (got < want || c.allowance == 0) c.exhausted = true;
+      }
     }
-    for (auto& [raw, due] : found) Activate(raw, due);
-    return full;
+    for (auto& [tenant, raw, due] : found) Activate(tenant, raw, due);
+    return left_behind;
   }
 
   void Release(const std::string& raw) {
     std::lock_guard lock(active_mu);
     auto it = active.find(raw);
     if (it == active.end()) return;
-    auto due = active_dues.find(it->second->due);
-    if (due != active_dues.end()) active_dues.erase(due);
+    auto dues = active_dues.find(it->second->tenant);
+    if (dues != active_dues.end()) {
+      auto due = dues->second.find(it->second->due);
+      if (due != dues->second.end()) dues->second.erase(due);
+      if (dues->second.empty()) active_dues.erase(dues);
+    }
     active.erase(it);
   }
 
-  void Activate(const std::string& raw, int64_t due) {
+  void Activate(const std::string& tenant, const std::string& raw, int64_t due) {
     auto id = MessageId::FromRaw(raw);
     if (!id) return;
     // Claim the message before reading it: a cancel that begins after this point sees it active
     // (and answers 409); one that ended before it has committed, so the read below sees it.
     auto msg = std::make_shared<ActiveMessage>();
+    msg->tenant = tenant;
     msg->due = due;
     {
       std::lock_guard lock(active_mu);
       if (cancelling.count(raw) || active.count(raw)) return;
       active[raw] = msg;
-      active_dues.insert(due);
+      active_dues[tenant].insert(due);
     }
     auto read = ReadEnvelope(kv, *id);
     if (!read.ok()) {
@@ -312,7 +408,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     if (!read.value() || QueueDue(*read.value()) != due) {
       // A queue entry without its message, or left behind by an older due time: drop it.
       WriteBatch b;
-      b.Delete(Column::kQueue, QueueKey(due, *id));
+      b.Delete(Column::kQueue, QueueKey(tenant, due, *id));
       kv.Commit(std::move(b), [](Status) {});
       Release(raw);
       return;
@@ -329,7 +425,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::string domain = Lower(addr.substr(addr.rfind('@') + 1));
       auto it = open_job.find(domain);
       if (it == open_job.end() || jobs[it->second].rcpts.size() >= per_txn) {
-        jobs.push_back(Job{msg, {}, domain});
+        jobs.push_back(Job{msg, {}, domain, env.tenant_id});
         open_job[domain] = jobs.size() - 1;
       }
       jobs[open_job[domain]].rcpts.push_back(i);
@@ -434,7 +530,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     if (stopping.load()) return;  // stays queued in the spool; the next start retries it
     std::shared_ptr<Site> site = GetSite(dest);
     std::lock_guard lock(site->mu);
-    site->ready.push_back(std::move(job));
+    std::string tenant = job.tenant;
+    site->ready.PushBack(tenant, std::move(job));
     if (!site->idle.empty()) {
       auto timer = site->idle.front();
       site->idle.pop_front();
@@ -466,9 +563,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::shared_ptr<asio::steady_timer> timer;
       {
         std::lock_guard lock(site->mu);
-        if (!site->ready.empty()) {
-          *job = std::move(site->ready.front());
-          site->ready.pop_front();
+        if (!site->ready.Empty()) {
+          *job = site->ready.Pop();
           co_return true;
         }
         if (self->stopping.load() || std::chrono::steady_clock::now() >= deadline) {
@@ -623,10 +719,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       {
         std::lock_guard lock(site->mu);
         size_t n =
-            site->connections > 1 ? std::min<size_t>(1, site->ready.size()) : site->ready.size();
+            site->connections > 1 ? std::min<size_t>(1, site->ready.Size()) : site->ready.Size();
         for (size_t i = 0; i < n; ++i) {
-          failed.push_back(std::move(site->ready.front()));
-          site->ready.pop_front();
+          failed.push_back(site->ready.Pop());
         }
       }
       for (Job& job : failed) {
@@ -654,7 +749,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           bool alive = co_await session->Reset();
           if (!alive) {
             std::lock_guard lock(site->mu);
-            site->ready.push_front(std::move(job));  // another connection takes it
+            std::string tenant = job.tenant;
+            site->ready.PushFront(tenant, std::move(job));  // another connection takes it
             break;
           }
         }
@@ -671,7 +767,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::lock_guard lock(site->mu);
     --site->connections;
     // Work arrived that no connection will take: start one.
-    if (!site->ready.empty() && site->connections == 0 && !self->stopping.load()) {
+    if (!site->ready.Empty() && site->connections == 0 && !self->stopping.load()) {
       self->SpawnConnection(site);
     }
   }
@@ -865,6 +961,7 @@ DeliveryEngine::~DeliveryEngine() { Stop(std::chrono::milliseconds(0)); }
 
 void DeliveryEngine::Start() {
   Impl& i = *impl_;
+  i.MigrateQueueIndex();
   i.work.emplace(i.io.get_executor());
   unsigned n = std::max(1u, std::min(4u, std::thread::hardware_concurrency()));
   for (unsigned k = 0; k < n; ++k) i.threads.emplace_back([&i] { i.io.run(); });
@@ -885,7 +982,7 @@ void DeliveryEngine::Stop(std::chrono::milliseconds grace) {
       std::lock_guard site_lock(site->mu);
       for (auto& t : site->idle) asio::post(t->get_executor(), [t] { t->cancel(); });
       site->idle.clear();
-      site->ready.clear();
+      site->ready.Clear();
     }
   }
   auto deadline = std::chrono::steady_clock::now() + grace;

@@ -35,9 +35,15 @@ std::string_view RecipientKindName(RecipientKind k) { return kRecipientKind[stat
 
 std::string EnvelopeKey(const MessageId& id) { return std::string(id.Raw()); }
 
-std::string QueueKey(int64_t due_ms, const MessageId& id) {
+std::string QueueKeyPrefix(const std::string& tenant_id) {
   std::string k;
-  k.reserve(24);
+  k.reserve(tenant_id.size() + 25);
+  k.append(tenant_id).push_back('\0');
+  return k;
+}
+
+std::string QueueKey(const std::string& tenant_id, int64_t due_ms, const MessageId& id) {
+  std::string k = QueueKeyPrefix(tenant_id);
   AppendU64BE(k, static_cast<uint64_t>(due_ms));
   k.append(id.Raw());
   return k;
@@ -156,19 +162,19 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
 void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   batch.Put(Column::kBody, EnvelopeKey(e.id), std::move(body));
-  batch.Put(Column::kQueue, QueueKey(e.send_at_ms, e.id), {});
+  batch.Put(Column::kQueue, QueueKey(e.tenant_id, e.send_at_ms, e.id), {});
 }
 
 void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_queue) {
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
-  if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(QueueDue(e), e.id));
+  if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(e.tenant_id, QueueDue(e), e.id));
 }
 
 void AddRequeue(WriteBatch& batch, Envelope& e, int64_t new_due_ms) {
   int64_t old_due = QueueDue(e);
   if (old_due != new_due_ms) {
-    batch.Delete(Column::kQueue, QueueKey(old_due, e.id));
-    batch.Put(Column::kQueue, QueueKey(new_due_ms, e.id), {});
+    batch.Delete(Column::kQueue, QueueKey(e.tenant_id, old_due, e.id));
+    batch.Put(Column::kQueue, QueueKey(e.tenant_id, new_due_ms, e.id), {});
   }
   e.due_ms = new_due_ms;
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));

@@ -89,7 +89,10 @@ std::string EncodeEnvelope(const Envelope& e);
 std::optional<Envelope> DecodeEnvelope(std::string_view data);
 
 std::string EnvelopeKey(const MessageId& id);
-std::string QueueKey(int64_t due_ms, const MessageId& id);
+// Queue index key: tenant id, NUL, due time (u64 big-endian), message id (16 bytes), so each
+// tenant's entries are a range ordered by due time.
+std::string QueueKeyPrefix(const std::string& tenant_id);
+std::string QueueKey(const std::string& tenant_id, int64_t due_ms, const MessageId& id);
 
 // Adds a new message (envelope, body, queue entry) to batch.
 void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body);

@@ -178,6 +178,8 @@ describe('STARTTLS policies', () => {
   });
 
   test('verify: a self-signed certificate is refused and the mail deferred, never sent in clear', async () => {
+    // The two earlier tests each delivered one message here; wait until the stats line says so.
+    await sink.waitStats((st) => st.messages >= 2);
     const before = sink.stats.messages;
     const { server, id } = await deliverWith('tls = "verify"');
     const m = await waitFor(async () => {

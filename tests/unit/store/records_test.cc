@@ -51,9 +51,12 @@ TEST(EnvelopeRecord, CorruptDataIsRejectedNotCrashing) {
 TEST(QueueKey, OrdersByDueTimeThenId) {
   ManualClock clock(1795000000000);
   MessageId a = NewId(clock), b = NewId(clock);
-  EXPECT_LT(QueueKey(100, b), QueueKey(200, a));
-  EXPECT_LT(QueueKey(100, a), QueueKey(100, b));
-  EXPECT_EQ(QueueKey(1, a).size(), 24u);
+  EXPECT_LT(QueueKey("tn_a", 100, b), QueueKey("tn_a", 200, a));
+  EXPECT_LT(QueueKey("tn_a", 100, a), QueueKey("tn_a", 100, b));
+  EXPECT_EQ(QueueKey("tn_a", 1, a).size(), 5u + 24u);
+  // Each tenant's entries are one range: another tenant's never sort in between.
+  EXPECT_LT(QueueKey("tn_a", 999999, b), QueueKey("tn_b", 0, a));
+  EXPECT_EQ(QueueKey("tn_a", 1, a).rfind(QueueKeyPrefix("tn_a"), 0), 0u);
 }
 
 TEST(TenantRecord, RoundTrips) {
