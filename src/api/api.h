@@ -36,7 +36,7 @@ struct ApiContext {
   std::atomic<bool>& draining;
   // Delivery hooks (empty when delivery is off): new mail was accepted; the cancel protocol of
   // DeliveryEngine (begin returns false while the message is being delivered).
-  std::function<void()> on_accepted = [] {};
+  std::function<void(const std::string& tenant_id)> on_accepted = [](const std::string&) {};
   std::function<bool(const MessageId&)> begin_cancel = [](const MessageId&) { return true; };
   std::function<void(const MessageId&)> end_cancel = [](const MessageId&) {};
 };

@@ -186,7 +186,7 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
     co_return ProblemResponse(s.error());
   }
   AcceptedCounter(tenant_id).Inc(built.value().accepted);
-  ctx.on_accepted();
+  ctx.on_accepted(tenant_id);
   co_return JsonResponse(202, std::move(built.value().body));
 }
 

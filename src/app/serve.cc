@@ -126,7 +126,7 @@ int RunServe(const Config& config) {
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
   if (delivery) {
     DeliveryEngine* engine = delivery.get();
-    ctx.on_accepted = [engine] { engine->Notify(); };
+    ctx.on_accepted = [engine](const std::string& tenant) { engine->NotifyTenant(tenant); };
     ctx.begin_cancel = [engine](const MessageId& id) { return engine->BeginCancel(id); };
     ctx.end_cancel = [engine](const MessageId& id) { engine->EndCancel(id); };
   }
@@ -143,9 +143,10 @@ int RunServe(const Config& config) {
   std::unique_ptr<SmtpSubmission> submission;
   if (!config.submission.listen.empty()) {
     DeliveryEngine* engine = delivery.get();
-    submission = std::make_unique<SmtpSubmission>(config, kv, tenants, Clock::System(), [engine] {
-      if (engine) engine->Notify();
-    });
+    submission = std::make_unique<SmtpSubmission>(
+        config, kv, tenants, Clock::System(), [engine](const std::string& tenant) {
+          if (engine) engine->NotifyTenant(tenant);
+        });
     Status s = submission->Start();
     if (!s.ok() && config.submission.listen == SubmissionConfig{}.listen &&
         s.error().detail.find("ermission denied") != std::string::npos) {

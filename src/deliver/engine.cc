@@ -295,7 +295,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::string upper;
     size_t allowance = 0;  // how many more this tenant may have active
     bool exhausted = false;
+    bool range_done = false;  // everything due in the tenant's range was seen
   };
+
+  // Per tenant, where the last pass stopped when it was cut short (room, share, cap): due entries
+  // that were not taken lie from there on, however old they are. Scanner thread only.
+  std::unordered_map<std::string, std::string> resume_;
 
   // One pass. Returns true if due mail was left behind for lack of room this pass (so the next
   // pass should follow at once).
@@ -305,9 +310,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     size_t active_now = ActiveCount();
     size_t room = window > active_now ? window - active_now : 0;
     if (room == 0) return false;
-    room = std::min<size_t>(room, 2000);  // a bounded pass, so Stop is never kept waiting
+    // Short passes: a tenant whose mail arrives during a pass waits for the next one.
+    room = std::min<size_t>(room, 256);
     std::vector<TenantCursor> cursors;
-    for (std::string& t : QueueTenants()) {
+    for (std::string& t : TenantsToScan(now)) {
       TenantCursor c;
       c.tenant = std::move(t);
       int64_t floor = from_start ? 0 : now - 10000;
@@ -323,6 +329,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       c.allowance = held < per_tenant_cap ? per_tenant_cap - held : 0;
       c.from = QueueKeyPrefix(c.tenant);
       AppendU64BE(c.from, static_cast<uint64_t>(std::max<int64_t>(floor, 0)));
+      // Continue where the last pass was cut short: everything before that point was taken
+      // (entries skipped as active or being canceled are caught by the periodic full pass).
+      if (auto r = resume_.find(c.tenant); r != resume_.end() && !from_start) c.from = r->second;
       c.upper = QueueKeyPrefix(c.tenant);
       AppendU64BE(c.upper, static_cast<uint64_t>(now) + 1);
       c.exhausted = c.allowance == 0;
@@ -365,10 +374,36 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         }
         room -= got;
         c.allowance -= got;
+        if (got < want) c.range_done = true;
         if (got < want || c.allowance == 0) c.exhausted = true;
       }
     }
-    for (auto& [tenant, raw, due] : found) Activate(tenant, raw, due);
+    for (const TenantCursor& c : cursors) {
+      if (c.range_done) {
+        resume_.erase(c.tenant);
+      } else {
+        resume_[c.tenant] = c.from;
+      }
+    }
+    // Activate round robin across tenants too: a tenant's few fresh messages are not read and
+    // routed after another tenant's whole share.
+    std::unordered_map<std::string, std::deque<std::pair<std::string, int64_t>>> by_tenant;
+    std::vector<std::string> order;
+    for (auto& [tenant, raw, due] : found) {
+      auto& q = by_tenant[tenant];
+      if (q.empty()) order.push_back(tenant);
+      q.emplace_back(std::move(raw), due);
+    }
+    for (bool any = true; any;) {
+      any = false;
+      for (const std::string& t : order) {
+        auto& q = by_tenant[t];
+        if (q.empty()) continue;
+        Activate(t, q.front().first, q.front().second);
+        q.pop_front();
+        any = true;
+      }
+    }
     return left_behind;
   }
 
@@ -939,6 +974,34 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     }
     scan_cv.notify_one();
   }
+
+  void NotifyTenant(const std::string& tenant) {
+    {
+      std::lock_guard lock(scan_mu);
+      scan_now = true;
+      new_tenants.insert(tenant);
+    }
+    scan_cv.notify_one();
+  }
+
+  // The tenants to scan: those found in the index (refreshed every few seconds: finding them
+  // walks the tombstones of deleted entries), plus those the submission path just named.
+  std::vector<std::string> TenantsToScan(int64_t now) {
+    if (now - tenants_refreshed_ms >= 5000) {
+      tenants_refreshed_ms = now;
+      known_tenants.clear();
+      for (std::string& t : QueueTenants()) known_tenants.insert(std::move(t));
+    }
+    {
+      std::lock_guard lock(scan_mu);
+      known_tenants.insert(new_tenants.begin(), new_tenants.end());
+      new_tenants.clear();
+    }
+    return {known_tenants.begin(), known_tenants.end()};
+  }
+  std::set<std::string> known_tenants;  // scanner thread only
+  int64_t tenants_refreshed_ms = 0;
+  std::set<std::string> new_tenants;  // guarded by scan_mu
 };
 
 DeliveryEngine::DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver,
@@ -969,6 +1032,7 @@ void DeliveryEngine::Start() {
 }
 
 void DeliveryEngine::Notify() { impl_->Notify(); }
+void DeliveryEngine::NotifyTenant(const std::string& tenant_id) { impl_->NotifyTenant(tenant_id); }
 
 void DeliveryEngine::Stop(std::chrono::milliseconds grace) {
   Impl& i = *impl_;

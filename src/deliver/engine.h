@@ -20,6 +20,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <string>
 
 #include "core/config.h"
 #include "core/id.h"
@@ -44,6 +45,9 @@ class DeliveryEngine {
   void Start();
   // New mail may be due: scan the queue now instead of at the next tick.
   void Notify();
+  // A tenant's new mail was accepted: scan now, and scan that tenant even if it was not known to
+  // have queued mail.
+  void NotifyTenant(const std::string& tenant_id);
   // Stops taking new work, lets transactions in flight end (up to grace), then stops the threads.
   // Messages not finished stay queued in the spool for the next start.
   void Stop(std::chrono::milliseconds grace);

@@ -48,7 +48,7 @@ struct Shared {
   KvStore& kv;
   TenantService& tenants;
   const Clock& clock;
-  std::function<void()> on_accepted;
+  std::function<void(const std::string&)> on_accepted;
   Counter* accepted;
 };
 
@@ -97,7 +97,7 @@ class SubmissionHandler final : public smtp::ServerHandler {
     Status s = co_await Commit(std::move(batch));
     if (!s.ok()) co_return RefusalReply(s.error());
     s_.accepted->Inc();
-    s_.on_accepted();
+    s_.on_accepted(tenant_);
     co_return smtp::ServerReply{250, "2.0.0 Ok: queued as " + id};
   }
 
@@ -133,7 +133,8 @@ struct SmtpSubmission::Impl {
 };
 
 SmtpSubmission::SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants,
-                               const Clock& clock, std::function<void()> on_accepted)
+                               const Clock& clock,
+                               std::function<void(const std::string&)> on_accepted)
     : impl_(std::make_unique<Impl>(
           Shared{config, kv, tenants, clock, std::move(on_accepted),
                  &Metrics::Global().GetCounter("mailplane_smtp_submissions_total",

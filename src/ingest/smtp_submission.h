@@ -26,7 +26,7 @@ class TenantService;
 class SmtpSubmission {
  public:
   SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants, const Clock& clock,
-                 std::function<void()> on_accepted);
+                 std::function<void(const std::string& tenant_id)> on_accepted);
   ~SmtpSubmission();
   // Loads the TLS certificate, binds submission.listen and starts serving on its own threads.
   Status Start();
