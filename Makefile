@@ -47,11 +47,13 @@ integration: build
 	node --test --test-concurrency=1 tests/integration/
 
 # Submission throughput and latency; end to end to a sink over 10 MX domains, with Postfix
-# relaying to the same sink; then 1,000,000 messages queued for a down destination (memory).
+# relaying to the same sink; 1,000,000 messages queued for a down destination (memory); one
+# tenant's latency during another tenant's flood.
 bench: build
 	@bench/run.sh
 	@bench/e2e.sh
 	@bench/queue_memory.sh
+	@bench/fairness.sh
 
 # libFuzzer targets (clang). FUZZ_SECONDS per target.
 FUZZ_SECONDS ?= 60
