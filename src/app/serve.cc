@@ -143,10 +143,10 @@ int RunServe(const Config& config) {
   std::unique_ptr<SmtpSubmission> submission;
   if (!config.submission.listen.empty()) {
     DeliveryEngine* engine = delivery.get();
-    submission = std::make_unique<SmtpSubmission>(
-        config, kv, tenants, Clock::System(), [engine](const std::string& tenant) {
-          if (engine) engine->NotifyTenant(tenant);
-        });
+    submission = std::make_unique<SmtpSubmission>(config, kv, tenants, Clock::System(),
+                                                  [engine](const std::string& tenant) {
+                                                    if (engine) engine->NotifyTenant(tenant);
+                                                  });
     Status s = submission->Start();
     if (!s.ok() && config.submission.listen == SubmissionConfig{}.listen &&
         s.error().detail.find("ermission denied") != std::string::npos) {

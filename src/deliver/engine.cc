@@ -10,8 +10,8 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/this_coro.hpp>
+#include <boost/asio/thread_pool.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <condition_variable>
 #include <cstring>
@@ -241,10 +241,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   void MigrateQueueIndex() {
     std::vector<std::string> old;
     const std::string end(1, '\x01');
-    Status s = kv.ScanRange(Column::kQueue, std::string(), end, [&](std::string_view key, std::string_view) {
-      if (key.size() == 24) old.emplace_back(key);
-      return true;
-    });
+    Status s = kv.ScanRange(Column::kQueue, std::string(), end,
+                            [&](std::string_view key, std::string_view) {
+                              if (key.size() == 24) old.emplace_back(key);
+                              return true;
+                            });
     if (!s.ok() || old.empty()) return;
     WriteBatch batch;
     size_t moved = 0;
@@ -270,17 +271,18 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     for (;;) {
       std::string tenant;
       bool any = false;
-      Status s = kv.ScanRange(Column::kQueue, from, end, [&](std::string_view key, std::string_view) {
-        size_t nul = key.find('\0');
-        if (nul == std::string_view::npos || nul == 0) {
-          from.assign(key);
-          from.push_back('\0');  // not a tenant key: step over it
-          return true;
-        }
-        tenant.assign(key.substr(0, nul));
-        any = true;
-        return false;
-      });
+      Status s =
+          kv.ScanRange(Column::kQueue, from, end, [&](std::string_view key, std::string_view) {
+            size_t nul = key.find('\0');
+            if (nul == std::string_view::npos || nul == 0) {
+              from.assign(key);
+              from.push_back('\0');  // not a tenant key: step over it
+              return true;
+            }
+            tenant.assign(key.substr(0, nul));
+            any = true;
+            return false;
+          });
       if (!s.ok() || !any) break;
       out.push_back(tenant);
       from = tenant;
@@ -352,22 +354,21 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         if (c.exhausted || room == 0) continue;
         size_t want = std::min({share, c.allowance, room});
         size_t got = 0;
-        Status s = kv.ScanRange(Column::kQueue, c.from, c.upper,
-                                [&](std::string_view key, std::string_view) {
-                                  c.from.assign(key);
-                                  c.from.push_back('\0');
-                                  size_t p = c.tenant.size() + 1;
-                                  if (key.size() != p + 24) return true;
-                                  std::string raw(key.substr(p + 8));
-                                  {
-                                    std::lock_guard lock(active_mu);
-                                    if (active.count(raw) || cancelling.count(raw)) return true;
-                                  }
-                                  found.emplace_back(
-                                      c.tenant, std::move(raw),
-                                      static_cast<int64_t>(ReadU64BE(key.substr(p, 8))));
-                                  return ++got < want;
-                                });
+        Status s = kv.ScanRange(
+            Column::kQueue, c.from, c.upper, [&](std::string_view key, std::string_view) {
+              c.from.assign(key);
+              c.from.push_back('\0');
+              size_t p = c.tenant.size() + 1;
+              if (key.size() != p + 24) return true;
+              std::string raw(key.substr(p + 8));
+              {
+                std::lock_guard lock(active_mu);
+                if (active.count(raw) || cancelling.count(raw)) return true;
+              }
+              found.emplace_back(c.tenant, std::move(raw),
+                                 static_cast<int64_t>(ReadU64BE(key.substr(p, 8))));
+              return ++got < want;
+            });
         if (!s.ok()) {
           log::Error("delivery.scan_failed", {{"error", s.error().detail}});
           return false;
