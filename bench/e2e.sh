@@ -20,21 +20,13 @@ cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done;
 trap cleanup EXIT
 [ "$(stat -f -c %T "$work")" = tmpfs ] && echo "warning: $work is on tmpfs: fsync is free there"
 
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-
+source bench/lib.sh
 sink_port=$(free_port)
 "$BIN" sink --listen "127.0.0.1:$sink_port" --stats-interval-ms 50 > "$work/sink.out" 2>&1 &
 pids+=($!)
-dns_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-dns_args=()
-for i in $(seq 0 9); do
-  dns_args+=("--mx-host=d$i.bench.test,mx$i.bench.test,10" "--host-record=mx$i.bench.test,127.0.0.1")
-done
-dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
-  --listen-address=127.0.0.1 --port="$dns_port" --local=/test/ --local-ttl=300 --pid-file= \
-  "${dns_args[@]}" 2> "$work/dns.log" &
-pids+=($!)
-sleep 0.3
+dns_port=$(free_udp_port)
+mapfile -t dns_records < <(ten_domains)
+start_dns "$dns_port" "${dns_records[@]}"
 
 sink_count() { tail -n 1 "$work/sink.out" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p'; }
 
@@ -64,13 +56,8 @@ max_connections_per_site = 8
 [submission]
 listen = ""
 TOML
-  key=$("$BIN" tenant create bench --data-dir "$work/data" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
-  "$BIN" serve --data-dir "$work/data" --config "$work/mp.toml" --http-listen 127.0.0.1:0 2> "$work/server.log" &
-  server_pid=$!
-  for _ in $(seq 100); do
-    port=$(sed -n 's/.*"event":"http.listening".*"port":\([0-9]*\).*/\1/p' "$work/server.log")
-    [ -n "$port" ] && break; sleep 0.1
-  done
+  key=$(tenant_key bench)
+  start_server "$work/mp.toml"
   before=$(sink_count); before=${before:-0}
   t0=$(date +%s.%N)
   if [ "${E2E_LOADER:-wrk}" = wrk ] && command -v wrk >/dev/null; then

@@ -12,16 +12,13 @@ work=$(mktemp -d /var/tmp/mailplane-fair.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+source bench/lib.sh
 sink_port=$(free_port)
 "$BIN" sink --listen "127.0.0.1:$sink_port" --stats-interval-ms 1000 > "$work/sink.out" 2>&1 &
 pids+=($!)
-dns_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-dns_args=()
-for i in $(seq 0 9); do dns_args+=("--mx-host=d$i.bench.test,mx$i.bench.test,10" "--host-record=mx$i.bench.test,127.0.0.1"); done
-dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
-  --listen-address=127.0.0.1 --port="$dns_port" --local=/test/ --local-ttl=300 --pid-file= "${dns_args[@]}" 2> "$work/dns.log" &
-pids+=($!)
+dns_port=$(free_udp_port)
+mapfile -t dns_records < <(ten_domains)
+start_dns "$dns_port" "${dns_records[@]}"
 cat > "$work/mp.toml" <<TOML
 [dns]
 servers = ["127.0.0.1:$dns_port"]
@@ -32,14 +29,9 @@ max_connections_per_site = 8
 [submission]
 listen = ""
 TOML
-key_a=$("$BIN" tenant create a --data-dir "$work/data" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
-key_b=$("$BIN" tenant create b --data-dir "$work/data" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
-"$BIN" serve --data-dir "$work/data" --config "$work/mp.toml" --http-listen 127.0.0.1:0 2> "$work/server.log" &
-pids+=($!)
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*"event":"http.listening".*"port":\([0-9]*\).*/\1/p' "$work/server.log")
-  [ -n "$port" ] && break; sleep 0.1
-done
+key_a=$(tenant_key a)
+key_b=$(tenant_key b)
+start_server "$work/mp.toml"
 echo "machine: $(nproc) cores; date: $(date -u +%F)"
 alone=$(node bench/fairness_b.mjs "$port" "$key_b" "$B_RATE" "$B_SECONDS")
 echo "RESULT fairness B alone: $alone"

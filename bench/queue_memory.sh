@@ -14,12 +14,9 @@ work=$(mktemp -d /var/tmp/mailplane-queue.XXXXXX)
 pids=()
 cleanup() { for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done; wait 2>/dev/null || true; rm -rf "$work"; }
 trap cleanup EXIT
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
-dns_port=$(python3 -c 'import socket; s=socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-dnsmasq --keep-in-foreground --conf-file=/dev/null --no-resolv --no-hosts --bind-interfaces \
-  --listen-address=127.0.0.1 --port="$dns_port" --local=/test/ --local-ttl=300 --pid-file= \
-  --mx-host=d0.bench.test,mx.down.bench.test,10 --host-record=mx.down.bench.test,127.0.0.1 2> "$work/dns.log" &
-pids+=($!)
+source bench/lib.sh
+dns_port=$(free_udp_port)
+start_dns "$dns_port" --mx-host=d0.bench.test,mx.down.bench.test,10 --host-record=mx.down.bench.test,127.0.0.1
 sink_port=$(free_port)
 cat > "$work/mp.toml" <<TOML
 [dns]
@@ -33,14 +30,8 @@ connect_timeout_seconds = 5
 [submission]
 listen = ""
 TOML
-key=$("$BIN" tenant create bench --data-dir "$work/data" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
-"$BIN" serve --data-dir "$work/data" --config "$work/mp.toml" --http-listen 127.0.0.1:0 2> "$work/server.log" &
-server_pid=$!
-pids+=($server_pid)
-for _ in $(seq 100); do
-  port=$(sed -n 's/.*"event":"http.listening".*"port":\([0-9]*\).*/\1/p' "$work/server.log")
-  [ -n "$port" ] && break; sleep 0.1
-done
+key=$(tenant_key bench)
+start_server "$work/mp.toml"
 peak=0
 sample() { local r; r=$(ps -o rss= -p "$server_pid" | tr -d ' '); [ -n "$r" ] && [ "$r" -gt "$peak" ] && peak=$r; true; }
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB; date: $(date -u +%F)"
