@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <boost/asio/as_tuple.hpp>
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
@@ -105,6 +106,8 @@ struct ActiveMessage {
   std::string tenant;  // immutable, like due
   int64_t due = 0;     // the queue entry it was taken from
   std::mutex mu;
+  bool committing = false;  // a commit of this message is in flight
+  bool dirty = false;       // its state changed since that commit was built
   Envelope env;
   int outstanding = 0;  // jobs not finished yet
 };
@@ -220,8 +223,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       // and only every 30 s from the very start (entries submitted with send_at in the past).
       int64_t now = clock.NowMs();
       bool from_start = now - last_full_ms >= 30000;
-      if (from_start) last_full_ms = now;
-      bool more = ScanOnce(now, from_start);
+      bool scanned = false;
+      bool more = ScanOnce(now, from_start, &scanned);
+      if (from_start && scanned) last_full_ms = now;
       std::unique_lock lock(scan_mu);
       if (!more) {
         scan_cv.wait_for(lock, std::chrono::milliseconds(100),
@@ -303,22 +307,31 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   // Per tenant, where the last pass stopped when it was cut short (room, share, cap): due entries
   // that were not taken lie from there on, however old they are. Scanner thread only.
   std::unordered_map<std::string, std::string> resume_;
+  // Per tenant, the time of the last pass that scanned to the end of its due range.
+  std::unordered_map<std::string, int64_t> seen_upto_;
+  size_t pass_count_ = 0;
 
   // One pass. Returns true if due mail was left behind for lack of room this pass (so the next
   // pass should follow at once).
-  bool ScanOnce(int64_t now, bool from_start) {
+  bool ScanOnce(int64_t now, bool from_start, bool* scanned) {
     const size_t window = static_cast<size_t>(d.window);
     const size_t per_tenant_cap = std::max<size_t>(1, window - window / 8);
     size_t active_now = ActiveCount();
     size_t room = window > active_now ? window - active_now : 0;
     if (room == 0) return false;
+    *scanned = true;
     // Short passes: a tenant whose mail arrives during a pass waits for the next one.
     room = std::min<size_t>(room, 256);
     std::vector<TenantCursor> cursors;
     for (std::string& t : TenantsToScan(now)) {
       TenantCursor c;
       c.tenant = std::move(t);
-      int64_t floor = from_start ? 0 : now - 10000;
+      // Everything due before the last pass that saw the end of this tenant's range was seen
+      // then (a margin covers commits still in flight at that moment).
+      int64_t floor = 0;
+      if (auto w = seen_upto_.find(c.tenant); w != seen_upto_.end() && !from_start) {
+        floor = w->second - 10000;
+      }
       size_t held = 0;
       {
         std::lock_guard lock(active_mu);
@@ -338,6 +351,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       AppendU64BE(c.upper, static_cast<uint64_t>(now) + 1);
       c.exhausted = c.allowance == 0;
       cursors.push_back(std::move(c));
+    }
+    // A different tenant goes first on every pass, so small rooms are shared over time too.
+    if (!cursors.empty()) {
+      std::rotate(cursors.begin(), cursors.begin() + (pass_count_++ % cursors.size()),
+                  cursors.end());
     }
     std::vector<std::tuple<std::string, std::string, int64_t>> found;  // tenant, raw id, due
     bool left_behind = false;
@@ -382,6 +400,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     for (const TenantCursor& c : cursors) {
       if (c.range_done) {
         resume_.erase(c.tenant);
+        seen_upto_[c.tenant] = now;
       } else {
         resume_[c.tenant] = c.from;
       }
@@ -568,6 +587,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::lock_guard lock(site->mu);
     std::string tenant = job.tenant;
     site->ready.PushBack(tenant, std::move(job));
+    WakeOrSpawn(site);
+  }
+
+  // New work at a site: wake an idle connection, or start one below the limit. site->mu held.
+  void WakeOrSpawn(const std::shared_ptr<Site>& site) {
     if (!site->idle.empty()) {
       auto timer = site->idle.front();
       site->idle.pop_front();
@@ -584,7 +608,24 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     auto strand = asio::make_strand(io);
     // Posted, never run inline: the caller holds site->mu, which the connection takes at once.
     asio::post(strand, [self = shared_from_this(), site, strand] {
-      asio::co_spawn(strand, RunConnection(self, site), asio::detached);
+      asio::co_spawn(strand, RunConnection(self, site), [self, site](std::exception_ptr e) {
+        if (!e) return;
+        // RunConnection gives its slot back at its end; after an exception, do it here.
+        try {
+          std::rethrow_exception(e);
+        } catch (const std::exception& ex) {
+          log::Error("delivery.connection_failed",
+                     {{"site", site->dest.site}, {"error", ex.what()}});
+        } catch (...) {
+          log::Error("delivery.connection_failed", {{"site", site->dest.site}});
+        }
+        self->connections.fetch_sub(1);
+        std::lock_guard lock(site->mu);
+        --site->connections;
+        if (!site->ready.Empty() && site->connections == 0 && !self->stopping.load()) {
+          self->SpawnConnection(site);
+        }
+      });
     });
   }
 
@@ -686,13 +727,15 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         if (ec) continue;
         tcp::socket socket(ex);
         asio::steady_timer timer(ex, std::chrono::seconds(self->d.connect_timeout_seconds));
-        timer.async_wait([&socket](error_code e) {
-          if (!e) {
+        auto connecting = std::make_shared<bool>(true);  // the handler may run after the connect
+        timer.async_wait([&socket, connecting](error_code e) {
+          if (!e && *connecting) {
             error_code ignored;
             socket.close(ignored);
           }
         });
         auto [cec] = co_await socket.async_connect(tcp::endpoint(addr, port), kNoThrow);
+        *connecting = false;
         bool timed_out = timer.expiry() <= std::chrono::steady_clock::now();
         timer.cancel();
         if (cec) {
@@ -714,7 +757,17 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           session.reset();
           stream.reset();
           tcp::socket again(ex);
+          asio::steady_timer again_timer(ex, std::chrono::seconds(self->d.connect_timeout_seconds));
+          auto again_connecting = std::make_shared<bool>(true);
+          again_timer.async_wait([&again, again_connecting](error_code e) {
+            if (!e && *again_connecting) {
+              error_code ignored;
+              again.close(ignored);
+            }
+          });
           auto [rec] = co_await again.async_connect(tcp::endpoint(addr, port), kNoThrow);
+          *again_connecting = false;
+          again_timer.cancel();
           if (!rec) {
             options.tls = TlsPolicy::kDisabled;  // the session keeps a reference to options
             stream.emplace(std::move(again));
@@ -787,6 +840,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
             std::lock_guard lock(site->mu);
             std::string tenant = job.tenant;
             site->ready.PushFront(tenant, std::move(job));  // another connection takes it
+            self->WakeOrSpawn(site);
             break;
           }
         }
@@ -802,8 +856,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     self->connections.fetch_sub(1);
     std::lock_guard lock(site->mu);
     --site->connections;
-    // Work arrived that no connection will take: start one.
-    if (!site->ready.Empty() && site->connections == 0 && !self->stopping.load()) {
+    // Work is waiting and this connection is gone: start another (within the limit).
+    if (!site->ready.Empty() && site->connections < self->d.max_connections_per_site &&
+        !self->stopping.load()) {
       self->SpawnConnection(site);
     }
   }
@@ -821,10 +876,13 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     }
     // Bodies are never held in the window: read when sent, on the reader pool (a blob file read
     // may wait for the disk), then back on this connection's strand.
-    auto strand = co_await asio::this_coro::executor;
-    co_await asio::post(readers.get_executor(), asio::use_awaitable);
-    auto body = kv.Get(Column::kBody, EnvelopeKey(id));
-    co_await asio::post(strand, asio::use_awaitable);
+    using BodyResult = Result<std::optional<std::string>>;
+    auto read = [this, id](std::function<void(BodyResult)> done) {
+      asio::post(readers, [this, id, done = std::move(done)] {
+        done(kv.Get(Column::kBody, EnvelopeKey(id)));
+      });
+    };
+    BodyResult body = co_await AwaitCallback<BodyResult>(std::move(read));
     std::vector<Outcome> outcomes(job.rcpts.size());
     if (!body.ok() || !body.value()) {
       smtp::Reply r = body.ok()
@@ -921,10 +979,23 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     }
     env.updated_ms = now;
     env.status = DeriveStatus(env);
-    bool last = --msg->outstanding == 0;
+    --msg->outstanding;
+    StartCommit(msg);
+  }
+
+  // One commit in flight per message, always of its current state, so a retried failure can never
+  // overwrite a newer outcome. Called with msg->mu held.
+  void StartCommit(const std::shared_ptr<ActiveMessage>& msg) {
+    if (msg->committing) {
+      msg->dirty = true;  // the commit in flight will be followed by one of the newer state
+      return;
+    }
+    Envelope& env = msg->env;
+    bool final = msg->outstanding == 0;
     WriteBatch batch;
-    if (!last) {
-      AddEnvelopeUpdate(batch, env, false);
+    std::string from_key = QueueKey(env.tenant_id, msg->due, env.id);
+    if (!final) {
+      batch.Put(Column::kEnvelope, EnvelopeKey(env.id), EncodeEnvelope(env));
     } else {
       int64_t next_due = -1;
       for (const RecipientRecord& r : env.recipients) {
@@ -933,39 +1004,50 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           next_due = r.next_attempt_ms;
         }
       }
-      if (next_due >= 0) {
-        AddRequeue(batch, env, next_due);
-      } else {
-        AddEnvelopeUpdate(batch, env, true);
+      // From the queue entry the message was taken from (idempotent if this batch is retried).
+      if (next_due >= 0) env.due_ms = next_due;
+      batch.Put(Column::kEnvelope, EnvelopeKey(env.id), EncodeEnvelope(env));
+      if (next_due != msg->due) {
+        batch.Delete(Column::kQueue, from_key);
+        if (next_due >= 0) batch.Put(Column::kQueue, QueueKey(env.tenant_id, next_due, env.id), {});
       }
     }
-    std::string raw(env.id.Raw());
-    // Commit while holding the message lock, so this message's updates reach the store in order.
-    Commit(std::move(batch), last ? raw : std::string(), 0);
+    msg->committing = true;
+    msg->dirty = false;
+    auto self = shared_from_this();
+    // The store may call back at once on this thread (overloaded): the result is handled on the
+    // io_context, never under msg->mu.
+    kv.Commit(std::move(batch), [self, msg, final](Status st) {
+      asio::post(self->io,
+                 [self, msg, final, st = std::move(st)] { self->Committed(msg, final, st); });
+    });
   }
 
-  // Commits; a failure other than shutdown is retried, since the outcome must not be lost. With
-  // release_raw, the message leaves the active window once the batch is durable.
-  void Commit(WriteBatch batch, std::string release_raw, int tries) {
-    auto self = shared_from_this();
-    auto copy = std::make_shared<WriteBatch>(batch);
-    kv.Commit(std::move(batch), [self, copy, release_raw, tries](Status s) {
-      if (!s.ok() && s.error().code != Code::kShuttingDown && tries < 1000) {
-        log::Warn("delivery.commit_retry", {{"error", s.error().detail}});
-        auto timer = std::make_shared<asio::steady_timer>(self->io, std::chrono::milliseconds(100));
-        timer->async_wait([self, copy, release_raw, tries, timer](error_code) {
-          self->Commit(*copy, release_raw, tries + 1);
-        });
-        return;
-      }
-      if (!s.ok()) {
-        log::Error("delivery.commit_failed", {{"error", s.error().detail}});
-      }
-      if (!release_raw.empty()) {
-        self->Release(release_raw);
-        self->Notify();
-      }
-    });
+  void Committed(const std::shared_ptr<ActiveMessage>& msg, bool final, const Status& st) {
+    std::unique_lock lock(msg->mu);
+    msg->committing = false;
+    if (!st.ok()) {
+      if (stopping.load() && st.error().code == Code::kShuttingDown) return;  // stays queued
+      // The outcome must not be lost: try again (with the then current state) a little later.
+      log::Warn("delivery.commit_retry", {{"error", st.error().detail}});
+      auto timer = std::make_shared<asio::steady_timer>(io, std::chrono::milliseconds(200));
+      auto self = shared_from_this();
+      timer->async_wait([self, msg, timer](error_code) {
+        std::lock_guard relock(msg->mu);
+        self->StartCommit(msg);
+      });
+      return;
+    }
+    if (msg->dirty || (!final && msg->outstanding == 0)) {
+      StartCommit(msg);  // a newer state is waiting
+      return;
+    }
+    if (final) {
+      std::string raw(msg->env.id.Raw());
+      lock.unlock();
+      Release(raw);
+      Notify();
+    }
   }
 
   void Notify() {
