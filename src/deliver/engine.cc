@@ -631,8 +631,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   // Takes the next job of the site, waiting up to idle_seconds. False: none (or stopping).
   // *waited: the connection sat idle before this job (so it may have gone stale meanwhile).
-  static asio::awaitable<bool> TakeJob(std::shared_ptr<Impl> self, std::shared_ptr<Site> site,
-                                       Job* job, bool* waited) {
+  // Children awaited at once take plain pointers (the caller's frame owns the shared_ptrs; no
+  // non-trivial temporaries in the co_await expression, which GCC 12 mishandles).
+  static asio::awaitable<bool> TakeJob(Impl* self, Site* site, Job* job, bool* waited) {
     *waited = false;
     auto ex = co_await asio::this_coro::executor;
     auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(self->d.idle_seconds);
@@ -659,7 +660,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   }
 
   // Waits for a token of the site's rate limit, if it has one.
-  static asio::awaitable<void> RateLimit(std::shared_ptr<Impl> self, std::shared_ptr<Site> site) {
+  static asio::awaitable<void> RateLimit(Impl* self, Site* site) {
     int rate = self->d.max_messages_per_second_per_site;
     if (rate <= 0) co_return;
     for (;;) {
@@ -689,8 +690,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   // Connects to the site's hosts in order (each host's addresses in turn) until one greets and
   // completes EHLO/STARTTLS/AUTH. stream/session are emplaced on success.
-  static asio::awaitable<Opened> Open(std::shared_ptr<Impl> self, std::shared_ptr<Site> site,
-                                      std::optional<smtp::Stream>& stream,
+  static asio::awaitable<Opened> Open(Impl* self, Site* site, std::optional<smtp::Stream>& stream,
                                       std::optional<smtp::ClientSession>& session,
                                       smtp::ClientOptions& options) {
     Opened res;
@@ -800,7 +800,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::lock_guard lock(site->mu);
       options = site->options;
     }
-    Opened opened = co_await Open(self, site, stream, session, options);
+    Opened opened = co_await Open(self.get(), site.get(), stream, session, options);
     if (!opened.ok) {
       // The destination cannot be reached now. If no other connection is working for it, defer
       // everything waiting for it; otherwise just one job, and let the others carry on.
@@ -830,7 +830,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       while (sent < self->d.max_messages_per_connection) {
         Job job;
         bool waited = false;
-        bool ok1 = co_await TakeJob(self, site, &job, &waited);
+        bool ok1 = co_await TakeJob(self.get(), site.get(), &job, &waited);
         if (!ok1) break;
         if (waited) {
           // An idle connection may have been closed by the server meanwhile: RSET checks it
@@ -844,7 +844,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
             break;
           }
         }
-        co_await RateLimit(self, site);
+        co_await RateLimit(self.get(), site.get());
         co_await self->Deliver(*session, job, opened.place);
         ++sent;
         if (!session->Usable()) break;

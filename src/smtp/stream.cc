@@ -7,6 +7,7 @@
 #include <boost/asio/ssl/host_name_verification.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/asio/write.hpp>
+#include <tuple>
 
 namespace mp::smtp {
 namespace {
@@ -50,21 +51,29 @@ void Stream::Close() {
 asio::awaitable<error_code> Stream::ReadSome(char* buf, size_t size, size_t* got,
                                              std::chrono::milliseconds timeout) {
   Arm(timeout);
-  auto [ec, n] = tls_ ? co_await tls_->async_read_some(asio::buffer(buf, size), kNoThrow)
-                      : co_await plain_.async_read_some(asio::buffer(buf, size), kNoThrow);
+  // One co_await per statement (GCC 12 is fragile with co_await in both arms of ?:).
+  std::tuple<error_code, size_t> r;
+  if (tls_) {
+    r = co_await tls_->async_read_some(asio::buffer(buf, size), kNoThrow);
+  } else {
+    r = co_await plain_.async_read_some(asio::buffer(buf, size), kNoThrow);
+  }
   Disarm();
-  *got = n;
-  co_return ec;
+  *got = std::get<1>(r);
+  co_return std::get<0>(r);
 }
 
 asio::awaitable<error_code> Stream::Write(std::string_view data,
                                           std::chrono::milliseconds timeout) {
   Arm(timeout);
-  auto [ec, n] = tls_ ? co_await asio::async_write(*tls_, asio::buffer(data), kNoThrow)
-                      : co_await asio::async_write(plain_, asio::buffer(data), kNoThrow);
+  std::tuple<error_code, size_t> r;
+  if (tls_) {
+    r = co_await asio::async_write(*tls_, asio::buffer(data), kNoThrow);
+  } else {
+    r = co_await asio::async_write(plain_, asio::buffer(data), kNoThrow);
+  }
   Disarm();
-  (void)n;
-  co_return ec;
+  co_return std::get<0>(r);
 }
 
 asio::awaitable<error_code> Stream::StartTlsClient(asio::ssl::context& ctx, const std::string& host,
