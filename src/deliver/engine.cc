@@ -993,9 +993,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     Envelope& env = msg->env;
     bool final = msg->outstanding == 0;
     WriteBatch batch;
-    std::string from_key = QueueKey(env.tenant_id, msg->due, env.id);
     if (!final) {
-      batch.Put(Column::kEnvelope, EnvelopeKey(env.id), EncodeEnvelope(env));
+      AddEnvelopeUpdate(batch, env, false);
     } else {
       int64_t next_due = -1;
       for (const RecipientRecord& r : env.recipients) {
@@ -1005,12 +1004,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         }
       }
       // From the queue entry the message was taken from (idempotent if this batch is retried).
-      if (next_due >= 0) env.due_ms = next_due;
-      batch.Put(Column::kEnvelope, EnvelopeKey(env.id), EncodeEnvelope(env));
-      if (next_due != msg->due) {
-        batch.Delete(Column::kQueue, from_key);
-        if (next_due >= 0) batch.Put(Column::kQueue, QueueKey(env.tenant_id, next_due, env.id), {});
-      }
+      AddQueueMove(batch, env, msg->due, next_due);
     }
     msg->committing = true;
     msg->dirty = false;

@@ -170,14 +170,12 @@ void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_qu
   if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(e.tenant_id, QueueDue(e), e.id));
 }
 
-void AddRequeue(WriteBatch& batch, Envelope& e, int64_t new_due_ms) {
-  int64_t old_due = QueueDue(e);
-  if (old_due != new_due_ms) {
-    batch.Delete(Column::kQueue, QueueKey(e.tenant_id, old_due, e.id));
-    batch.Put(Column::kQueue, QueueKey(e.tenant_id, new_due_ms, e.id), {});
-  }
-  e.due_ms = new_due_ms;
+void AddQueueMove(WriteBatch& batch, Envelope& e, int64_t from_due_ms, int64_t next_due_ms) {
+  if (next_due_ms >= 0) e.due_ms = next_due_ms;
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
+  if (next_due_ms == from_due_ms) return;
+  batch.Delete(Column::kQueue, QueueKey(e.tenant_id, from_due_ms, e.id));
+  if (next_due_ms >= 0) batch.Put(Column::kQueue, QueueKey(e.tenant_id, next_due_ms, e.id), {});
 }
 
 MessageStatus DeriveStatus(const Envelope& e) {

@@ -100,8 +100,10 @@ void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body);
 inline int64_t QueueDue(const Envelope& e) { return e.due_ms >= 0 ? e.due_ms : e.send_at_ms; }
 // Adds an envelope update; if the message leaves the queue, removes its queue entry.
 void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_queue);
-// Moves the message's queue entry to new_due_ms (updating e.due_ms) and writes the envelope.
-void AddRequeue(WriteBatch& batch, Envelope& e, int64_t new_due_ms);
+// The end of a delivery round: writes the envelope and moves the message's queue entry from
+// from_due_ms to next_due_ms (setting e.due_ms), or deletes it when next_due_ms is -1 (nothing
+// pending). Idempotent, so a failed batch can be built again and retried.
+void AddQueueMove(WriteBatch& batch, Envelope& e, int64_t from_due_ms, int64_t next_due_ms);
 // Derives the message status from its recipients (delivered, bounced, partially delivered,
 // canceled, deferred or queued).
 MessageStatus DeriveStatus(const Envelope& e);

@@ -1,5 +1,8 @@
 #include <gtest/gtest.h>
 
+#include <string>
+#include <vector>
+
 #include "core/clock.h"
 #include "store/idempotency_store.h"
 #include "store/spool.h"
@@ -57,6 +60,42 @@ TEST(QueueKey, OrdersByDueTimeThenId) {
   // Each tenant's entries are one range: another tenant's never sort in between.
   EXPECT_LT(QueueKey("tn_a", 999999, b), QueueKey("tn_b", 0, a));
   EXPECT_EQ(QueueKey("tn_a", 1, a).rfind(QueueKeyPrefix("tn_a"), 0), 0u);
+}
+
+TEST(QueueMove, MovesDeletesAndCanBeBuiltAgain) {
+  ManualClock clock(1000);
+  Envelope e;
+  e.id = NewId(clock);
+  e.tenant_id = "tn_x";
+  e.send_at_ms = 1000;
+  auto ops = [](const WriteBatch& b) {
+    std::vector<std::string> out;
+    for (const auto& op : b.ops()) {
+      out.push_back(std::string(ColumnName(op.column)) + (op.erase ? " del" : " put"));
+    }
+    return out;
+  };
+  WriteBatch moved;
+  AddQueueMove(moved, e, 1000, 5000);
+  EXPECT_EQ(e.due_ms, 5000);
+  EXPECT_EQ(QueueDue(e), 5000);
+  EXPECT_EQ(ops(moved), (std::vector<std::string>{"envelope put", "queue del", "queue put"}));
+  EXPECT_EQ(moved.ops()[1].key, QueueKey("tn_x", 1000, e.id));
+  EXPECT_EQ(moved.ops()[2].key, QueueKey("tn_x", 5000, e.id));
+  // Built again (a retried commit): the same operations, from the same original entry.
+  WriteBatch again;
+  AddQueueMove(again, e, 1000, 5000);
+  EXPECT_EQ(again.ops()[1].key, moved.ops()[1].key);
+  EXPECT_EQ(again.ops()[2].key, moved.ops()[2].key);
+  // Nothing pending: the entry goes, the envelope keeps its last due time.
+  WriteBatch done;
+  AddQueueMove(done, e, 5000, -1);
+  EXPECT_EQ(ops(done), (std::vector<std::string>{"envelope put", "queue del"}));
+  EXPECT_EQ(e.due_ms, 5000);
+  // Same time: only the envelope.
+  WriteBatch same;
+  AddQueueMove(same, e, 5000, 5000);
+  EXPECT_EQ(ops(same), (std::vector<std::string>{"envelope put"}));
 }
 
 TEST(TenantRecord, RoundTrips) {
