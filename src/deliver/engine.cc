@@ -1152,13 +1152,4 @@ void DeliveryEngine::EndCancel(const MessageId& id) {
   impl_->cancelling.erase(std::string(id.Raw()));
 }
 
-DeliveryEngine::Stats DeliveryEngine::GetStats() const {
-  Stats s;
-  s.active = impl_->ActiveCount();
-  s.connections = static_cast<size_t>(impl_->connections.load());
-  std::lock_guard lock(impl_->sites_mu);
-  s.sites = impl_->sites.size();
-  return s;
-}
-
 }  // namespace mp

@@ -58,13 +58,6 @@ class DeliveryEngine {
   bool BeginCancel(const MessageId& id);
   void EndCancel(const MessageId& id);
 
-  struct Stats {
-    size_t active = 0;
-    size_t connections = 0;
-    size_t sites = 0;
-  };
-  Stats GetStats() const;
-
   struct Impl;
 
  private:

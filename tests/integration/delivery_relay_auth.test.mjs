@@ -4,7 +4,8 @@
 // credentials defer (4.7.8) and never bounce.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, makeCert, makeTempDir, removeDir, startSink, waitFor } from './lib/server.mjs';
+import { Server, makeTempDir, removeDir, startSink, waitFor } from './lib/server.mjs';
+import { makeCert } from './lib/peers.mjs';
 
 describe('relay with STARTTLS and AUTH', () => {
   let sink;
@@ -13,7 +14,7 @@ describe('relay with STARTTLS and AUTH', () => {
   const senders = [];
   before(async () => {
     dir = makeTempDir();
-    const { cert, key } = makeCert(dir, 'localhost');
+    const { certFile: cert, keyFile: key } = makeCert(dir, { cn: 'localhost' });
     sink = await startSink();
     relay = await new Server({
       tenants: ['r'],

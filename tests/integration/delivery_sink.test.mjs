@@ -3,7 +3,8 @@
 // STARTTLS policies. Retry times are shortened by configuration, never by long sleeps.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, makeCert, makeTempDir, removeDir, startSink, waitFor } from './lib/server.mjs';
+import { Server, makeTempDir, removeDir, startSink, waitFor } from './lib/server.mjs';
+import { makeCert } from './lib/peers.mjs';
 
 function relayConfig(port, extra = '', route = 'tls = "disabled"') {
   return `[delivery]
@@ -146,7 +147,7 @@ describe('STARTTLS policies', () => {
   const servers = [];
   before(async () => {
     dir = makeTempDir();
-    const { cert, key } = makeCert(dir, 'sink.test');
+    const { certFile: cert, keyFile: key } = makeCert(dir, { cn: 'sink.test' });
     sink = await startSink({ args: ['--tls-cert', cert, '--tls-key', key] });
   });
   after(async () => {

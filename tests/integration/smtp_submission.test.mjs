@@ -6,7 +6,8 @@ import assert from 'node:assert/strict';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import nodemailer from 'nodemailer';
-import { Server, makeCert, makeTempDir, removeDir, startSink, waitFor } from './lib/server.mjs';
+import { Server, makeTempDir, removeDir, startSink, waitFor } from './lib/server.mjs';
+import { makeCert } from './lib/peers.mjs';
 
 function swaks(args) {
   const r = spawnSync('swaks', ['--suppress-data', '--hide-informational', ...args], { encoding: 'utf8', timeout: 30000 });
@@ -46,7 +47,7 @@ describe('SMTP submission', () => {
   let smtpPort;
   before(async () => {
     dir = makeTempDir();
-    const { cert, key } = makeCert(dir, 'localhost');
+    const { certFile: cert, keyFile: key } = makeCert(dir, { cn: 'localhost' });
     sink = await startSink();
     server = await new Server({
       tenants: ['t'],

@@ -462,14 +462,3 @@ export async function startSink({ host = '127.0.0.1', port = 0, args = [] } = {}
   };
   return sink;
 }
-
-// A self-signed certificate for CN (and subjectAltName) `name`, written into dir.
-export function makeCert(dir, name = 'localhost') {
-  const cert = `${dir}/cert-${name}.pem`;
-  const key = `${dir}/key-${name}.pem`;
-  const r = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', key,
-    '-out', cert, '-days', '2', '-subj', `/CN=${name}`, '-addext', `subjectAltName=DNS:${name}`],
-  { encoding: 'utf8' });
-  assert.equal(r.status, 0, `openssl failed: ${r.stderr}`);
-  return { cert, key };
-}
