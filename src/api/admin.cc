@@ -7,6 +7,7 @@
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
+#include "api/admin_util.h"
 #include "api/handlers.h"
 #include "api/problem.h"
 #include "core/clock.h"
@@ -19,25 +20,6 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
-
-// Runs fn on the blocking pool and resumes the awaiting coroutine on its own executor with fn's
-// result. A plain function returning the awaitable (not a coroutine), and callers pass a named
-// callable: GCC 12 mishandles non-trivial temporaries that live across a co_await.
-template <typename R, typename Fn>
-auto RunBlocking(asio::thread_pool& pool, Fn& fn) {
-  auto initiate = [&pool, &fn](auto handler) {
-    using H = decltype(handler);
-    auto h = std::make_shared<H>(std::move(handler));
-    asio::post(pool, [&fn, h = std::move(h)]() mutable {
-      R r = fn();
-      auto ex = asio::get_associated_executor(*h);
-      asio::post(ex,
-                 [h = std::move(h), r = std::move(r)]() mutable { std::move (*h)(std::move(r)); });
-    });
-  };
-  return asio::async_initiate<const asio::use_awaitable_t<>&, void(R)>(initiate,
-                                                                       asio::use_awaitable);
-}
 
 json::object TenantView(const TenantRecord& t) {
   json::array keys;
@@ -63,18 +45,6 @@ json::object IssuedView(const IssuedKey& k) {
 
 }  // namespace
 
-bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
-  if (ctx.config.admin.token.empty()) return false;
-  std::string_view token = BearerToken(req);
-  // Compare digests so the time taken says nothing about the token.
-  std::string a = Sha256(token), b = Sha256(ctx.config.admin.token);
-  unsigned char diff = 0;
-  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
-  return diff == 0 && !token.empty();
-}
-
-namespace {
-
 // Parses an optional JSON object body; empty body = {}.
 Result<json::object> BodyObject(const HttpRequest& req) {
   if (req.body.empty()) return json::object();
@@ -99,6 +69,50 @@ Status OnlyFields(const json::object& o, std::initializer_list<std::string_view>
   return Status::Ok();
 }
 
+std::optional<std::string> QueryParam(std::string_view query, std::string_view name) {
+  auto hex = [](char c) -> int {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+  };
+  auto decode = [&hex](std::string_view in) {
+    std::string out;
+    for (size_t i = 0; i < in.size(); ++i) {
+      if (in[i] == '+') {
+        out.push_back(' ');
+      } else if (in[i] == '%' && i + 2 < in.size() && hex(in[i + 1]) >= 0 && hex(in[i + 2]) >= 0) {
+        out.push_back(static_cast<char>(hex(in[i + 1]) * 16 + hex(in[i + 2])));
+        i += 2;
+      } else {
+        out.push_back(in[i]);
+      }
+    }
+    return out;
+  };
+  while (!query.empty()) {
+    size_t amp = query.find('&');
+    std::string_view pair = query.substr(0, amp);
+    query = amp == std::string_view::npos ? std::string_view() : query.substr(amp + 1);
+    size_t eq = pair.find('=');
+    if (decode(pair.substr(0, eq)) != name) continue;
+    return eq == std::string_view::npos ? std::string() : decode(pair.substr(eq + 1));
+  }
+  return std::nullopt;
+}
+
+bool AdminAuthorized(const ApiContext& ctx, const HttpRequest& req) {
+  if (ctx.config.admin.token.empty()) return false;
+  std::string_view token = BearerToken(req);
+  // Compare digests so the time taken says nothing about the token.
+  std::string a = Sha256(token), b = Sha256(ctx.config.admin.token);
+  unsigned char diff = 0;
+  for (size_t i = 0; i < a.size(); ++i) diff |= static_cast<unsigned char>(a[i] ^ b[i]);
+  return diff == 0 && !token.empty();
+}
+
+namespace {
+
 template <typename T>
 HttpResponse ResultResponse(const Result<T>& r, int status, json::object (*view)(const T&)) {
   if (!r.ok()) return ProblemResponse(r.error());
@@ -117,6 +131,10 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
   }
   std::string_view p = req.path;
   const std::string& m = req.method;
+  if (p.rfind("/v1/admin/egress", 0) == 0 || p.rfind("/v1/admin/routes", 0) == 0) {
+    HttpResponse r = co_await HandleAdminEgress(ctx, req);
+    co_return r;
+  }
   constexpr std::string_view kBase = "/v1/admin/tenants";
   if (p.substr(0, kBase.size()) != kBase) {
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));

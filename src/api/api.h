@@ -14,6 +14,8 @@
 #include <boost/asio/thread_pool.hpp>
 #include <functional>
 #include <optional>
+#include <string>
+#include <vector>
 
 #include "api/http_types.h"
 #include "core/config.h"
@@ -25,6 +27,16 @@ namespace mp {
 class Clock;
 class TenantService;
 class Idempotency;
+namespace route {
+class EgressService;
+}
+
+// An MX lookup's answer for the admin API's route explanation.
+struct MxAnswer {
+  bool ok = false;
+  std::vector<std::string> hosts;  // in preference order
+  std::string error;
+};
 
 struct ApiContext {
   const Config& config;
@@ -39,6 +51,10 @@ struct ApiContext {
   std::function<void(const std::string& tenant_id)> on_accepted = [](const std::string&) {};
   std::function<bool(const MessageId&)> begin_cancel = [](const MessageId&) { return true; };
   std::function<void(const MessageId&)> end_cancel = [](const MessageId&) {};
+  // Egress table and pool health (admin API); MX lookups through the delivery resolver (empty
+  // when delivery is off).
+  route::EgressService* egress = nullptr;
+  std::function<void(const std::string& domain, std::function<void(MxAnswer)> done)> resolve_mx;
 };
 
 boost::asio::awaitable<HttpResponse> HandleRequest(ApiContext& ctx, HttpRequest& req);

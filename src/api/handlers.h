@@ -20,6 +20,8 @@ HttpResponse GetRawMessage(ApiContext& ctx, const std::string& tenant_id, std::s
 boost::asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& tenant_id,
                                                    std::string_view id);
 boost::asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req);
+// /v1/admin/egress... and /v1/admin/routes... (admin_egress.cc), after the admin token check.
+boost::asio::awaitable<HttpResponse> HandleAdminEgress(ApiContext& ctx, HttpRequest& req);
 
 // Commits batch through the store's group commit and resumes on the caller's executor.
 boost::asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch);

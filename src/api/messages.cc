@@ -94,6 +94,9 @@ std::string MessageView(const Envelope& e) {
       json::object ao{
           {"at", FormatRfc3339(a.at_ms)}, {"mx", a.mx},    {"ip", a.ip}, {"code", a.code},
           {"enhanced_code", a.enhanced},  {"text", a.text}};
+      ao["pool"] = a.pool.empty() ? json::value(nullptr) : json::value(a.pool);
+      ao["source"] = a.source.empty() ? json::value(nullptr) : json::value(a.source);
+      ao["site"] = a.site.empty() ? json::value(nullptr) : json::value(a.site);
       if (!a.tls_version.empty()) {
         ao["tls"] = json::object{{"version", a.tls_version}, {"cipher", a.tls_cipher}};
       } else {

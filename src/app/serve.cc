@@ -18,6 +18,8 @@
 #include "ingest/smtp_submission.h"
 #include "ingest/tenants.h"
 #include "net/resolver.h"
+#include "route/egress_service.h"
+#include "route/shaping.h"
 #include "store/kv.h"
 
 namespace mp {
@@ -109,6 +111,16 @@ int RunServe(const Config& config) {
   Metrics::Global().AddGauge("mailplane_spool_messages", "Messages in the spool (estimate)",
                              [&kv] { return static_cast<double>(kv.Stats().envelope_keys); });
 
+  route::EgressService egress(config.egress, kv, Clock::System());
+  if (Status s = egress.Load(); !s.ok()) {
+    log::Error("serve.egress_failed", {{"error", s.error().detail}});
+    return 1;
+  }
+  auto shaping = route::ShapingRules::Load(config.egress.shaping, config.delivery);
+  if (!shaping.ok()) {
+    log::Error("serve.shaping_failed", {{"error", shaping.error().detail}});
+    return 1;
+  }
   std::unique_ptr<net::Resolver> resolver;
   std::unique_ptr<DeliveryEngine> delivery;
   if (config.delivery.enabled) {
@@ -118,12 +130,26 @@ int RunServe(const Config& config) {
       return 1;
     }
     resolver = std::move(created.value());
-    delivery = std::make_unique<DeliveryEngine>(config, kv, *resolver, Clock::System());
+    delivery = std::make_unique<DeliveryEngine>(config, kv, *resolver, Clock::System(), egress,
+                                                shaping.value());
   }
 
   boost::asio::thread_pool blocking(1);
   std::atomic<bool> draining{false};
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
+  ctx.egress = &egress;
+  if (resolver) {
+    net::Resolver* r = resolver.get();
+    ctx.resolve_mx = [r](const std::string& domain, std::function<void(MxAnswer)> done) {
+      r->ResolveMx(domain, [done = std::move(done)](net::MxResult res) {
+        MxAnswer a;
+        a.ok = res.status == net::DnsStatus::kOk && !res.null_mx;
+        for (const auto& h : res.hosts) a.hosts.push_back(h.host);
+        a.error = res.null_mx ? "null MX" : res.error;
+        done(std::move(a));
+      });
+    };
+  }
   if (delivery) {
     DeliveryEngine* engine = delivery.get();
     ctx.on_accepted = [engine](const std::string& tenant) { engine->NotifyTenant(tenant); };

@@ -79,6 +79,21 @@ class Reader {
     else
       Fail(key, "one of disabled, opportunistic, required, verify");
   }
+  // An inline table of names to positive integer weights: { a = 70, b = 30 }.
+  void Weights(const char* key, std::vector<WeightedName>* out) {
+    seen_.insert(key);
+    const toml::node* n = table_.get(key);
+    if (!n) return;
+    if (!n->is_table()) Fail(key, "a table of names to weights, like { a = 70, b = 30 }");
+    out->clear();
+    for (const auto& [k, v] : *n->as_table()) {
+      auto w = v.value<int64_t>();
+      if (!v.is_integer() || !w || *w < 0 || *w > 1000000) {
+        Fail(key, "a table of names to integer weights from 0 to 1000000");
+      }
+      out->push_back(WeightedName{std::string(k.str()), static_cast<int>(*w)});
+    }
+  }
   // An array of tables: fn(Reader&) for each, with unknown keys rejected.
   template <typename Fn>
   void Tables(const char* key, Fn fn) {
@@ -100,6 +115,7 @@ class Reader {
     if (!n->is_table()) Fail(key, "a table");
     return n->as_table();
   }
+  const std::string& Prefix() const { return prefix_; }
   void RejectUnknown() {
     for (const auto& [k, v] : table_) {
       if (!seen_.count(std::string(k.str()))) {
@@ -120,7 +136,7 @@ class Reader {
 template <typename Fn>
 void Section(Reader& root, const char* name, Fn fn) {
   if (const toml::table* t = root.Table(name)) {
-    Reader r(*t, std::string(name) + ".");
+    Reader r(*t, root.Prefix() + name + ".");
     fn(r);
     r.RejectUnknown();
   }
@@ -210,6 +226,48 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
       t.Str("auth_user", &rc.auth_user);
       t.Str("auth_password", &rc.auth_password);
       d.routes.push_back(std::move(rc));
+    });
+  });
+  Section(root, "egress", [&](Reader& r) {
+    EgressConfig& e = c.egress;
+    r.Tables("sources", [&](Reader& t) {
+      EgressSourceConfig sc;
+      t.Str("name", &sc.name);
+      t.Str("bind", &sc.bind);
+      t.Str("ehlo", &sc.ehlo);
+      t.Str("relay", &sc.relay);
+      t.Tls("tls", &sc.tls);
+      t.Str("auth_user", &sc.auth_user);
+      t.Str("auth_password", &sc.auth_password);
+      e.sources.push_back(std::move(sc));
+    });
+    r.Tables("pools", [&](Reader& t) {
+      EgressPoolConfig pc;
+      t.Str("name", &pc.name);
+      t.Weights("sources", &pc.sources);
+      e.pools.push_back(std::move(pc));
+    });
+    r.Tables("rules", [&](Reader& t) {
+      EgressRuleConfig rc;
+      t.Str("id", &rc.id);
+      t.Str("tenant", &rc.tenant);
+      t.Str("destination", &rc.destination);
+      t.Weights("pools", &rc.pools);
+      e.rules.push_back(std::move(rc));
+    });
+    Section(r, "failover", [&](Reader& f) {
+      f.Bool("enabled", &e.failover.enabled);
+      f.Int("window_seconds", &e.failover.window_seconds);
+      f.Int("min_samples", &e.failover.min_samples);
+      f.Float("threshold", &e.failover.threshold);
+      f.Int("cooldown_seconds", &e.failover.cooldown_seconds);
+      f.Int("probes", &e.failover.probes);
+    });
+    Section(r, "shaping", [&](Reader& f) {
+      f.Str("rules_file", &e.shaping.rules_file);
+      f.Float("decrease", &e.shaping.decrease);
+      f.Float("min_rate", &e.shaping.min_rate);
+      f.Int("recover_seconds", &e.shaping.recover_seconds);
     });
   });
   Section(root, "submission", [&](Reader& r) {
@@ -342,6 +400,24 @@ void ValidateConfig(const Config& c) {
     if (r.auth_user.empty() != r.auth_password.empty()) {
       throw ConfigError(where + ": auth_user and auth_password go together");
     }
+  }
+  const EgressConfig& e = c.egress;
+  // Names and references are checked with the routing table (route/egress.cc), which the admin
+  // API shares; here only the numbers.
+  const FailoverConfig& f = e.failover;
+  if (f.window_seconds < 1 || f.min_samples < 1 || f.cooldown_seconds < 1 || f.probes < 1) {
+    throw ConfigError(
+        "egress.failover window_seconds, min_samples, cooldown_seconds and probes must be >= 1");
+  }
+  if (!std::isfinite(f.threshold) || f.threshold <= 0 || f.threshold > 1) {
+    throw ConfigError("egress.failover.threshold must be above 0 and at most 1");
+  }
+  const ShapingConfig& sh = e.shaping;
+  if (!std::isfinite(sh.decrease) || sh.decrease <= 0 || sh.decrease >= 1) {
+    throw ConfigError("egress.shaping.decrease must be between 0 and 1 (exclusive)");
+  }
+  if (!std::isfinite(sh.min_rate) || sh.min_rate <= 0 || sh.recover_seconds < 1) {
+    throw ConfigError("egress.shaping.min_rate must be > 0 and recover_seconds >= 1");
   }
   const SubmissionConfig& s = c.submission;
   if (!s.listen.empty() && !SplitHostPort(s.listen, &host, &port)) {

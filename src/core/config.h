@@ -98,6 +98,64 @@ struct DeliveryConfig {
   std::vector<RouteConfig> routes;
 };
 
+// An egress source: direct (deliver to MX hosts from a bind address with an EHLO name) or a relay
+// (a smarthost, for example a sending service's SMTP endpoint in one region).
+struct EgressSourceConfig {
+  std::string name;
+  std::string bind;   // direct: local address to connect from; empty = the system's choice
+  std::string ehlo;   // direct: EHLO name; empty = delivery.helo_name
+  std::string relay;  // relay: "host:port" (a source with relay set is a relay source)
+  TlsPolicy tls = TlsPolicy::kOpportunistic;  // relay: STARTTLS policy
+  std::string auth_user, auth_password;       // relay: AUTH credentials
+};
+
+// A name with a weight (a pool's sources, a rule's pools).
+struct WeightedName {
+  std::string name;
+  int weight = 1;
+};
+
+struct EgressPoolConfig {
+  std::string name;
+  std::vector<WeightedName> sources;
+};
+
+// A routing rule: mail of `tenant` ("*" = every tenant) to `destination` (an exact domain,
+// "*.suffix", "site:<MX host pattern>" or "*") goes over `pools` by weight.
+struct EgressRuleConfig {
+  std::string id;
+  std::string tenant = "*";
+  std::string destination = "*";
+  std::vector<WeightedName> pools;
+};
+
+// Automatic failover per (destination site, pool).
+struct FailoverConfig {
+  bool enabled = true;
+  int window_seconds = 300;  // outcomes counted over this rolling window
+  int min_samples = 20;      // outcomes needed before a pool can be quarantined
+  double threshold = 0.3;  // share of policy/reputation rejections, throttling, connection failures
+  int cooldown_seconds =
+      300;         // quarantine length before probing (doubles on a failed probe, <= 8x)
+  int probes = 3;  // probe messages that must all succeed to release a pool
+};
+
+// Traffic shaping per (source, site) and the AIMD reaction to throttling replies.
+struct ShapingConfig {
+  std::string rules_file;   // operator rules (TOML), read before the shipped share/shaping.toml
+  double decrease = 0.5;    // rate multiplier on a throttling reply
+  double min_rate = 0.2;    // messages a second never go below this while throttled
+  int recover_seconds = 5;  // every this many seconds without throttling, rate += step
+};
+
+struct EgressConfig {
+  std::vector<EgressSourceConfig> sources;
+  std::vector<EgressPoolConfig> pools;
+  std::vector<EgressRuleConfig> rules;
+  FailoverConfig failover;
+  ShapingConfig shaping;
+};
+
 struct SubmissionConfig {
   std::string listen = "127.0.0.1:587";  // "host:port" of the SMTP submission listener; "" = off
   std::string tls_cert;                  // PEM certificate chain for STARTTLS; empty = no STARTTLS
@@ -119,6 +177,7 @@ struct Config {
   DnsConfig dns;
   DeliveryConfig delivery;
   SubmissionConfig submission;
+  EgressConfig egress;
 };
 
 std::string_view TlsPolicyName(TlsPolicy p);

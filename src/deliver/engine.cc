@@ -31,6 +31,8 @@
 #include "deliver/route.h"
 #include "net/resolver.h"
 #include "queue/retry.h"
+#include "route/egress_service.h"
+#include "route/shaping.h"
 #include "smtp/client_session.h"
 #include "store/spool.h"
 
@@ -117,6 +119,8 @@ struct Job {
   std::vector<size_t> rcpts;  // indices into msg->env.recipients
   std::string domain;
   std::string tenant;
+  std::string pool, source;  // egress pool and source
+  std::string health_site;   // the destination site (MX set) pool health is counted for
 };
 
 // What one attempt decided for one recipient of a job.
@@ -138,7 +142,9 @@ struct Site {
   int connections = 0;
   // Connections waiting for a job: a posted cancel of the timer wakes one.
   std::deque<std::shared_ptr<asio::steady_timer>> idle;
-  // Token bucket for max_messages_per_second_per_site.
+  // Shaping for this (source, site): limits, slowed down on throttling replies (AIMD).
+  std::optional<route::AdaptiveRate> shape;
+  // Token bucket for the messages-a-second limit.
   double tokens = 0;
   int64_t refill_ms = 0;
 };
@@ -147,13 +153,15 @@ struct Site {
 
 struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl> {
   Impl(asio::io_context& io, const Config& c, KvStore& kv, net::Resolver& resolver,
-       const Clock& clock)
+       const Clock& clock, route::EgressService& egress, const route::ShapingRules& shaping)
       : io(io),
         config(c),
         d(c.delivery),
         kv(kv),
         resolver(resolver),
         clock(clock),
+        egress(egress),
+        shaping(shaping),
         routes(c.delivery),
         tls(smtp::MakeClientTlsContext()) {
     retry.first_delay_ms = int64_t{d.retry_first_seconds} * 1000;
@@ -180,6 +188,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   KvStore& kv;
   net::Resolver& resolver;
   const Clock& clock;
+  route::EgressService& egress;
+  const route::ShapingRules& shaping;
   RouteTable routes;
   RetryPolicy retry;
   std::string helo;
@@ -525,7 +535,35 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     } else if (r.status == DnsStatus::kOk && !r.hosts.empty()) {
       std::vector<std::string> hosts;
       for (const auto& h : r.hosts) hosts.push_back(h.host);
-      Enqueue(routes.Mx(hosts), std::move(job));
+      Destination mx = routes.Mx(hosts);
+      auto choice = egress.Choose(job.tenant, job.domain, hosts, mx.site);
+      if (!choice.ok()) {
+        // Every pool is quarantined (or pinned out) for this site: the mail waits, never bounces.
+        FailJob(job, MakeReply(451, {4, 4, 5}, choice.error().detail), "");
+        return;
+      }
+      const route::Source& src = choice.value().source;
+      Destination dest = mx;
+      dest.pool = choice.value().pool;
+      dest.source = src.name;
+      dest.health_site = mx.site;
+      if (src.relay) {
+        dest.hosts = {src.relay_host};
+        dest.port = src.relay_port;
+        dest.tls = src.tls;
+        dest.auth_user = src.auth_user;
+        dest.auth_password = src.auth_password;
+        dest.relay = true;
+        dest.site = src.Fingerprint();  // one connection pool per relay, whatever the domain
+      } else {
+        dest.bind = src.bind;
+        dest.ehlo = src.ehlo;
+        dest.site = src.Fingerprint() + "|" + mx.site;
+      }
+      job.pool = dest.pool;
+      job.source = dest.source;
+      job.health_site = mx.site;
+      Enqueue(dest, std::move(job));
     } else if (r.status == DnsStatus::kNxDomain || r.status == DnsStatus::kNoData ||
                r.status == DnsStatus::kOk) {
       FailJob(job,
@@ -562,7 +600,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       slot = std::make_shared<Site>();
       slot->dest = dest;
       smtp::ClientOptions& o = slot->options;
-      o.helo_name = helo;
+      o.helo_name = dest.ehlo.empty() ? helo : dest.ehlo;
       o.tls = dest.tls;
       o.tls_context = tls.get();
       o.auth_user = dest.auth_user;
@@ -572,7 +610,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       o.timeouts.data_init = std::chrono::seconds(d.data_init_timeout_seconds);
       o.timeouts.data_block = std::chrono::seconds(d.data_block_timeout_seconds);
       o.timeouts.data_end = std::chrono::seconds(d.data_end_timeout_seconds);
-      slot->tokens = d.max_messages_per_second_per_site;
+      route::ShapingLimits limits = shaping.Lookup(dest.source, dest.hosts);
+      slot->shape.emplace(limits, config.egress.shaping);
+      slot->tokens = std::max(1.0, limits.max_messages_per_second);
       slot->refill_ms = clock.NowMs();
     } else {
       std::lock_guard site_lock(slot->mu);
@@ -596,7 +636,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       auto timer = site->idle.front();
       site->idle.pop_front();
       asio::post(timer->get_executor(), [timer] { timer->cancel(); });
-    } else if (site->connections < d.max_connections_per_site) {
+    } else if (site->connections < site->shape->Connections(clock.NowMs())) {
       SpawnConnection(site);
     }
   }
@@ -660,19 +700,24 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   }
 
   // Waits for a token of the site's rate limit, if it has one.
+  // Waits for a token of the site's rate limit (shaping, slowed down while throttled).
   static asio::awaitable<void> RateLimit(Impl* self, Site* site) {
-    int rate = self->d.max_messages_per_second_per_site;
-    if (rate <= 0) co_return;
     for (;;) {
       int64_t wait_ms = 0;
       {
         std::lock_guard lock(site->mu);
         int64_t now = self->clock.NowMs();
-        site->tokens =
-            std::min<double>(rate, site->tokens + (now - site->refill_ms) * rate / 1000.0);
+        double rate = site->shape->Rate(now);
+        if (rate <= 0) {
+          site->shape->OnSend(now);
+          co_return;
+        }
+        double burst = std::max(1.0, rate);
+        site->tokens = std::min(burst, site->tokens + (now - site->refill_ms) * rate / 1000.0);
         site->refill_ms = now;
         if (site->tokens >= 1) {
           site->tokens -= 1;
+          site->shape->OnSend(now);
           co_return;
         }
         wait_ms = static_cast<int64_t>((1 - site->tokens) * 1000 / rate) + 1;
@@ -680,6 +725,13 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       asio::steady_timer t(co_await asio::this_coro::executor, std::chrono::milliseconds(wait_ms));
       co_await t.async_wait(kNoThrow);
     }
+  }
+
+  static void BindSocket(tcp::socket& socket, const asio::ip::address& addr, error_code& ec) {
+    socket.open(addr.is_v4() ? tcp::v4() : tcp::v6(), ec);
+    if (ec) return;
+    socket.set_option(asio::socket_base::reuse_address(true), ec);
+    socket.bind(tcp::endpoint(addr, 0), ec);
   }
 
   struct Opened {
@@ -697,10 +749,18 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     res.reply = MakeReply(451, {4, 4, 1}, "no MX host could be reached");
     std::vector<std::string> hosts;
     uint16_t port;
+    std::string bind;
     {
       std::lock_guard lock(site->mu);
       hosts = site->dest.hosts;
       port = site->dest.port;
+      bind = site->dest.bind;
+    }
+    asio::ip::address bind_addr;
+    if (!bind.empty()) {
+      error_code bec;
+      bind_addr = asio::ip::make_address(bind, bec);
+      if (bec) bind.clear();  // validated with the source; cannot happen
     }
     auto ex = co_await asio::this_coro::executor;
     for (const std::string& host : hosts) {
@@ -725,7 +785,17 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         res.place = AttemptPlace{host, a, "", ""};
         auto addr = asio::ip::make_address(a, ec);
         if (ec) continue;
+        if (!bind.empty() && addr.is_v4() != bind_addr.is_v4()) continue;  // other family
         tcp::socket socket(ex);
+        if (!bind.empty()) {
+          error_code bec;
+          BindSocket(socket, bind_addr, bec);
+          if (bec) {
+            res.reply = MakeReply(451, {4, 4, 1},
+                                  "cannot bind to source address " + bind + ": " + bec.message());
+            continue;
+          }
+        }
         asio::steady_timer timer(ex, std::chrono::seconds(self->d.connect_timeout_seconds));
         auto connecting = std::make_shared<bool>(true);  // the handler may run after the connect
         timer.async_wait([&socket, connecting](error_code e) {
@@ -757,6 +827,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           session.reset();
           stream.reset();
           tcp::socket again(ex);
+          if (!bind.empty()) {
+            error_code bec;
+            BindSocket(again, bind_addr, bec);
+          }
           asio::steady_timer again_timer(ex, std::chrono::seconds(self->d.connect_timeout_seconds));
           auto again_connecting = std::make_shared<bool>(true);
           again_timer.async_wait([&again, again_connecting](error_code e) {
@@ -813,6 +887,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           failed.push_back(site->ready.Pop());
         }
       }
+      if (IsThrottle(opened.reply)) {
+        std::lock_guard lock(site->mu);
+        site->shape->OnThrottle(self->clock.NowMs());
+      }
       for (Job& job : failed) {
         // No host would talk to us: temporary whatever the last one said (a 554 greeting from
         // the last MX must not bounce mail that the others might take later).
@@ -827,7 +905,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
                  {{"site", site->dest.site}, {"reply", opened.reply.Summary()}});
     } else {
       int sent = 0;
-      while (sent < self->d.max_messages_per_connection) {
+      int per_connection;
+      {
+        std::lock_guard lock(site->mu);
+        per_connection = site->shape->MessagesPerConnection();
+      }
+      while (sent < per_connection) {
         Job job;
         bool waited = false;
         bool ok1 = co_await TakeJob(self.get(), site.get(), &job, &waited);
@@ -845,7 +928,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           }
         }
         co_await RateLimit(self.get(), site.get());
-        co_await self->Deliver(*session, job, opened.place);
+        co_await self->Deliver(*session, job, opened.place, site.get());
         ++sent;
         if (!session->Usable()) break;
       }
@@ -857,13 +940,19 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::lock_guard lock(site->mu);
     --site->connections;
     // Work is waiting and this connection is gone: start another (within the limit).
-    if (!site->ready.Empty() && site->connections < self->d.max_connections_per_site &&
+    if (!site->ready.Empty() && site->connections < site->shape->Connections(self->clock.NowMs()) &&
         !self->stopping.load()) {
       self->SpawnConnection(site);
     }
   }
 
-  asio::awaitable<void> Deliver(smtp::ClientSession& session, Job& job, const AttemptPlace& place) {
+  static bool IsThrottle(const smtp::Reply& r) {
+    std::string enhanced = r.enhanced ? r.enhanced->ToString() : "";
+    return route::IsThrottleReply(r.code, enhanced, JoinLines(r));
+  }
+
+  asio::awaitable<void> Deliver(smtp::ClientSession& session, Job& job, const AttemptPlace& place,
+                                Site* site) {
     smtp::Envelope env;
     MessageId id;
     {
@@ -914,9 +1003,17 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     }
     smtp::Transaction t(std::move(env), session.ServerExtensions());
     co_await session.Send(t, message);
+    bool throttled = false;
     for (size_t i = 0; i < outcomes.size(); ++i) {
       outcomes[i].result = t.Outcome(i);
       outcomes[i].reply = t.DecidingReply(i);
+      throttled = throttled || IsThrottle(outcomes[i].reply);
+    }
+    if (throttled) {
+      std::lock_guard lock(site->mu);
+      site->shape->OnThrottle(clock.NowMs());
+      log::Debug("delivery.throttled",
+                 {{"site", site->dest.site}, {"rate", site->shape->Rate(clock.NowMs())}});
     }
     FinishJob(job, outcomes, place, "");
     if (t.NeedsReset() && session.Usable()) co_await session.Reset();
@@ -942,12 +1039,21 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       a.text = JoinLines(o.reply);
       a.tls_version = place.tls_version;
       a.tls_cipher = place.tls_cipher;
+      a.pool = job.pool;
+      a.source = job.source;
+      a.site = job.health_site;
       r.attempts.push_back(std::move(a));
       if (r.attempts.size() > RecipientRecord::kMaxAttemptsKept) {
         r.attempts.erase(r.attempts.begin());
       }
       ++r.attempts_total;
       r.next_attempt_ms = 0;
+      if (!job.pool.empty()) {
+        const Attempt& last = r.attempts.back();
+        egress.Health().Record(job.health_site, job.pool,
+                               route::ClassifyReply(last.code, last.enhanced, last.text),
+                               last.text);
+      }
       switch (o.result) {
         case smtp::RecipientOutcome::kDelivered:
           r.status = RecipientStatus::kDelivered;
@@ -1082,9 +1188,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 };
 
 DeliveryEngine::DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver,
-                               const Clock& clock)
+                               const Clock& clock, route::EgressService& egress,
+                               const route::ShapingRules& shaping)
     : io_(std::make_unique<asio::io_context>()),
-      impl_(std::make_shared<Impl>(*io_, config, kv, resolver, clock)) {
+      impl_(std::make_shared<Impl>(*io_, config, kv, resolver, clock, egress, shaping)) {
   auto& m = Metrics::Global();
   std::weak_ptr<Impl> weak = impl_;
   m.AddGauge("mailplane_delivery_active_messages", "Messages in the active window", [weak] {

@@ -36,10 +36,17 @@ class KvStore;
 namespace net {
 class Resolver;
 }
+namespace route {
+class EgressService;
+class ShapingRules;
+}  // namespace route
 
 class DeliveryEngine {
  public:
-  DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver, const Clock& clock);
+  // egress picks the pool and source of each job (and keeps pool health); shaping gives the
+  // limits of each (source, site).
+  DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver, const Clock& clock,
+                 route::EgressService& egress, const route::ShapingRules& shaping);
   ~DeliveryEngine();
 
   void Start();

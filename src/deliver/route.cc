@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "route/egress.h"
+
 namespace mp {
 namespace {
 
@@ -43,16 +45,7 @@ std::optional<Destination> RouteTable::Relay(const std::string& domain) const {
 
 Destination RouteTable::Mx(const std::vector<std::string>& mx_hosts) const {
   Destination d;
-  // The site is the set of hosts, whatever their order (equal preferences are shuffled).
-  std::vector<std::string> sorted;
-  sorted.reserve(mx_hosts.size());
-  for (const auto& h : mx_hosts) sorted.push_back(Lower(h));
-  std::sort(sorted.begin(), sorted.end());
-  d.site = "mx:";
-  for (size_t i = 0; i < sorted.size(); ++i) {
-    if (i) d.site += ',';
-    d.site += sorted[i];
-  }
+  d.site = route::SiteName(mx_hosts);
   d.hosts = mx_hosts;
   d.port = mx_port_;
   d.tls = mx_tls_;

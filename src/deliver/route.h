@@ -23,6 +23,11 @@ struct Destination {
   TlsPolicy tls = TlsPolicy::kOpportunistic;
   std::string auth_user, auth_password;
   bool relay = false;
+  std::string bind;  // local address to connect from (egress source); empty = any
+  std::string ehlo;  // EHLO name (egress source); empty = delivery.helo_name
+  // Egress: the pool and source chosen, and the destination site health is counted for (the MX
+  // site). Empty for static [[delivery.routes]] relays.
+  std::string pool, source, health_site;
 };
 
 class RouteTable {

@@ -80,7 +80,10 @@ std::string EncodeEnvelope(const Envelope& e) {
                                     {"enhanced", a.enhanced},
                                     {"text", a.text},
                                     {"tls", a.tls_version},
-                                    {"cipher", a.tls_cipher}});
+                                    {"cipher", a.tls_cipher},
+                                    {"pool", a.pool},
+                                    {"source", a.source},
+                                    {"site", a.site}});
       }
       ra.emplace_back(std::move(atts));
     }
@@ -144,6 +147,10 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
           a.text = ao.at("text").as_string();
           a.tls_version = ao.at("tls").as_string();
           a.tls_cipher = ao.at("cipher").as_string();
+          // Spools written before egress pools have no pool, source or site.
+          if (const json::value* v = ao.if_contains("pool")) a.pool = v->as_string();
+          if (const json::value* v = ao.if_contains("source")) a.source = v->as_string();
+          if (const json::value* v = ao.if_contains("site")) a.site = v->as_string();
           r.attempts.push_back(std::move(a));
         }
       }

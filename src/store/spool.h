@@ -49,6 +49,8 @@ struct Attempt {
   std::string text;         // reply text, lines joined with a space
   std::string tls_version;  // "TLSv1.3", or "" without TLS
   std::string tls_cipher;
+  std::string pool, source;  // egress pool and source ("" for static relays and local failures)
+  std::string site;          // destination site ("mx:host,host")
 };
 
 struct RecipientRecord {
