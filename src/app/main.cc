@@ -56,7 +56,16 @@ int main(int argc, char** argv) {
       "sink",
       "run a fast SMTP sink and mailbox simulator (success@ bounce@ defer@ tempfail@ "
       "reject@ slow@) for tests and load tests");
-  sink->add_option("--listen", sink_opt.listen, "address host:port (port 0 picks a free port)")
+  sink->add_option("--listen", sink_opt.listen,
+                   "address host:port (port 0 picks a free port); repeat it to listen on several")
+      ->capture_default_str()
+      ->allow_extra_args(false);
+  sink->add_option("--control", sink_opt.control,
+                   "control port host:port (port 0 picks a free port): one command a line, "
+                   "`mode <behaviour> [peer <ip>] [local <ip>]`, `stats`, `reset`");
+  sink->add_option("--mode", sink_opt.mode,
+                   "behaviour for every client at start: normal, throttle, throttle-470, busy, "
+                   "block or greeting-421")
       ->capture_default_str();
   sink->add_option("--threads", sink_opt.threads, "I/O threads (0 = one per core)");
   sink->add_option("--hostname", sink_opt.hostname, "name in the greeting")->capture_default_str();

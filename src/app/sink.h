@@ -6,18 +6,30 @@
 //   tempfail@ 451 4.3.0 always          reject@   554 5.7.1 after DATA
 //   slow@     250, after slow_ms
 // plus random temporary and permanent failure rates, optional STARTTLS and Maildir output. It
-// prints a JSON stats line (counts per behaviour) every stats_interval while they change, and a
-// last one on SIGTERM/SIGINT.
+// prints a JSON stats line (counts per behaviour, per client address and per local address) every
+// stats_interval while they change, and a last one on SIGTERM/SIGINT.
+//
+// It can listen on several addresses (one sink playing several MX hosts) and turn hostile for all
+// clients, one client address or one local address, from the start (--mode) or on command through
+// a line-based control port (--control): `mode <behaviour> [peer <ip>] [local <ip>]`, `stats`,
+// `reset`. Behaviours: normal, throttle (421 4.7.28 at MAIL, then close), throttle-470 (421 4.7.0
+// at MAIL, then close), busy (450 4.2.1 at RCPT), block (550 5.7.1 at RCPT), greeting-421.
+// SECURITY: SMTP clients and control clients are untrusted; the SMTP limits are the session's, a
+// control line is at most 1024 bytes, idle control connections close after 30 minutes, at most 16
+// at once. The control port has no authentication: bind it to loopback.
 #pragma once
 
 #include <cstdint>
 #include <string>
+#include <vector>
 
 namespace mp {
 
 struct SinkOptions {
-  std::string listen = "127.0.0.1:2525";
-  int threads = 0;  // 0 = one per core
+  std::vector<std::string> listen = {"127.0.0.1:2525"};  // each host:port; port 0 = a free one
+  std::string control;                                   // host:port of the control port, or ""
+  std::string mode = "normal";                           // the global behaviour at start
+  int threads = 0;                                       // 0 = one per core
   std::string hostname = "sink.localhost";
   std::string tls_cert, tls_key;  // STARTTLS when both are set
   std::string maildir;            // write every accepted message here (Maildir new/)

@@ -26,6 +26,18 @@ std::optional<std::string> DecodeBase64(std::string_view in) {
   return out;
 }
 
+// The address of one end of the socket as text, IPv4-mapped IPv6 as IPv4; "" when unknown.
+std::string EndpointIp(tcp::socket& socket, bool remote) {
+  error_code ec;
+  tcp::endpoint ep = remote ? socket.remote_endpoint(ec) : socket.local_endpoint(ec);
+  if (ec) return "";
+  asio::ip::address a = ep.address();
+  if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+    return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6()).to_string();
+  }
+  return a.to_string();
+}
+
 // The session's state and its I/O: input buffer, pending replies (flushed when the client has
 // nothing more pipelined), and the transaction.
 class Session {
@@ -34,7 +46,15 @@ class Session {
       : stream_(stream), opt_(opt), handler_(handler) {}
 
   asio::awaitable<SessionInfo> Run() {
-    Reply(220, opt_.hostname + " " + opt_.banner);
+    std::optional<ServerReply> refusal =
+        handler_.OnConnect(EndpointIp(stream_.Socket(), /*remote=*/true),
+                           EndpointIp(stream_.Socket(), /*remote=*/false));
+    if (refusal) {
+      Reply(*refusal);
+      closing_ = true;
+    } else {
+      Reply(220, opt_.hostname + " " + opt_.banner);
+    }
     while (!closing_) {
       std::optional<std::string> line;
       bool ok1 = co_await ReadLine(&line);
@@ -55,7 +75,11 @@ class Session {
     out_.append(std::to_string(code)).push_back(' ');
     out_.append(text).append("\r\n");
   }
-  void Reply(const ServerReply& r) { Reply(r.code, r.text); }
+  // A handler's reply. RFC 5321 section 3.8: the server closes the connection after a 421.
+  void Reply(const ServerReply& r) {
+    Reply(r.code, r.text);
+    if (r.code == 421) closing_ = true;
+  }
 
   asio::awaitable<bool> Flush() {
     if (out_.empty()) co_return true;
@@ -437,7 +461,6 @@ class Session {
       }
       ServerReply r = co_await handler_.OnData(from_, rcpts_, std::move(reader.Message()));
       if (r.code < 300) ++info_.messages;
-      if (r.code == 421) closing_ = true;  // RFC 5321 3.8: the server closes after a 421
       Reply(r);
     }
     ResetTransaction();

@@ -43,10 +43,19 @@ struct ServerOptions {
 class ServerHandler {
  public:
   virtual ~ServerHandler() = default;
+  // The connection is open, before the greeting: the client's IP address and the local address
+  // it connected to ("" when unknown; IPv4-mapped IPv6 addresses are given as IPv4). nullopt (the
+  // default) sends the usual 220 greeting; a reply is sent instead of it and ends the session
+  // (meant for 421, RFC 5321 section 3.8).
+  virtual std::optional<ServerReply> OnConnect(const std::string& peer_ip,
+                                               const std::string& local_ip) {
+    return std::nullopt;
+  }
   // A successful AUTH makes the session authenticated; false -> 535.
   virtual asio::awaitable<bool> Authenticate(std::string user, std::string password) {
     co_return false;
   }
+  // A 421 from OnMail, OnRcpt or OnData is sent, then the session closes (RFC 5321 section 3.8).
   virtual ServerReply OnMail(const std::string& from) { return {250, "2.1.0 Ok"}; }
   virtual ServerReply OnRcpt(const std::string& rcpt) { return {250, "2.1.5 Ok"}; }
   // The whole message, dot-unstuffed, for the accepted recipients. The reply is sent as it is.
