@@ -4,6 +4,8 @@
 //   GET  /v1/admin/tenants/{id}                 read
 //   POST /v1/admin/tenants/{id}/rotate-key {grace_seconds}
 //   POST /v1/admin/tenants/{id}/disable | /enable
+//   POST /v1/admin/tenants/{id}/limits {weight, rate, burst, daily_quota, over_limit}  (merged)
+//   POST /v1/admin/tenants/{id}/pause | /resume    sending paused: mail is accepted and waits
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
@@ -13,6 +15,7 @@
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
+#include "ingest/send_limits.h"
 #include "ingest/tenants.h"
 
 namespace mp {
@@ -20,6 +23,56 @@ namespace asio = boost::asio;
 namespace json = boost::json;
 
 namespace {
+
+json::object LimitsView(const TenantLimits& l) {
+  return json::object{{"weight", l.weight},
+                      {"rate", l.rate},
+                      {"burst", l.burst},
+                      {"daily_quota", l.daily_quota},
+                      {"over_limit", l.hold ? "hold" : "reject"}};
+}
+
+// Reads a limits body over the current limits; unknown fields and bad values are errors.
+Result<TenantLimits> ParseLimits(const json::object& o, TenantLimits l) {
+  Status s = OnlyFields(o, {"weight", "rate", "burst", "daily_quota", "over_limit"});
+  if (!s.ok()) return s.error();
+  auto integer = [&o](const char* k, int64_t lo, int64_t hi, int64_t* out) -> Status {
+    const json::value* v = o.if_contains(k);
+    if (!v) return Status::Ok();
+    if (!v->is_int64() || v->get_int64() < lo || v->get_int64() > hi) {
+      return MakeError(Code::kInvalidValue,
+                       std::string(k) + " must be an integer from " + std::to_string(lo) + " to " +
+                           std::to_string(hi),
+                       k);
+    }
+    *out = v->get_int64();
+    return Status::Ok();
+  };
+  int64_t weight = l.weight, burst = l.burst, quota = l.daily_quota;
+  for (Status st : {integer("weight", 1, 1000, &weight), integer("burst", 0, 1000000, &burst),
+                    integer("daily_quota", 0, int64_t{1} << 40, &quota)}) {
+    if (!st.ok()) return st.error();
+  }
+  l.weight = static_cast<int>(weight);
+  l.burst = static_cast<int>(burst);
+  l.daily_quota = quota;
+  if (const json::value* r = o.if_contains("rate")) {
+    if (!r->is_number() || r->to_number<double>() < 0 || r->to_number<double>() > 1e6) {
+      return MakeError(Code::kInvalidValue,
+                       "rate must be a number from 0 (no limit) to 1000000 recipients a second",
+                       "rate");
+    }
+    l.rate = r->to_number<double>();
+  }
+  if (const json::value* h = o.if_contains("over_limit")) {
+    if (!h->is_string() || (h->get_string() != "reject" && h->get_string() != "hold")) {
+      return MakeError(Code::kInvalidValue, "over_limit must be \"reject\" or \"hold\"",
+                       "over_limit");
+    }
+    l.hold = h->get_string() == "hold";
+  }
+  return l;
+}
 
 json::object TenantView(const TenantRecord& t) {
   json::array keys;
@@ -29,11 +82,10 @@ json::object TenantView(const TenantRecord& t) {
         k.expires_ms ? json::value(FormatRfc3339(k.expires_ms)) : json::value(nullptr);
     keys.push_back(std::move(ko));
   }
-  return json::object{{"tenant_id", t.id},
-                      {"name", t.name},
-                      {"created_at", FormatRfc3339(t.created_ms)},
-                      {"disabled", t.disabled},
-                      {"keys", std::move(keys)}};
+  return json::object{
+      {"tenant_id", t.id},      {"name", t.name},     {"created_at", FormatRfc3339(t.created_ms)},
+      {"disabled", t.disabled}, {"paused", t.paused}, {"limits", LimitsView(t.limits)},
+      {"keys", std::move(keys)}};
 }
 
 json::object IssuedView(const IssuedKey& k) {
@@ -181,7 +233,12 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     }
     auto t = tenants.Get(id);
     if (!t) co_return ProblemResponse(MakeError(Code::kNotFound, "no such tenant"));
-    co_return JsonResponse(200, json::serialize(TenantView(*t)));
+    json::object view = TenantView(*t);
+    if (ctx.limiter) {
+      SendLimiter::Usage u = ctx.limiter->Get(id, t->limits);
+      view["usage"] = json::object{{"today", u.today}, {"tokens", u.tokens}};
+    }
+    co_return JsonResponse(200, json::serialize(view));
   }
   if (m != "POST") {
     co_return MethodNotAllowed("POST");
@@ -204,6 +261,37 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     Result<IssuedKey> r = co_await RunBlocking<Result<IssuedKey>>(ctx.blocking, rotate);
     if (r.ok()) log::Info("tenant.key_rotated", {{"tenant", id}, {"grace_seconds", grace}});
     co_return ResultResponse<IssuedKey>(r, 200, IssuedView);
+  }
+  if (action == "limits") {
+    auto current = tenants.Get(id);
+    if (!current) co_return ProblemResponse(MakeError(Code::kNotFound, "no such tenant"));
+    auto limits = ParseLimits(body.value(), current->limits);
+    if (!limits.ok()) co_return ProblemResponse(limits.error());
+    TenantLimits l = limits.value();
+    auto set = [&tenants, &id, l] { return tenants.SetLimits(id, l); };
+    Result<TenantRecord> r = co_await RunBlocking<Result<TenantRecord>>(ctx.blocking, set);
+    if (r.ok()) {
+      log::Info("tenant.limits_changed", {{"tenant", id},
+                                          {"weight", l.weight},
+                                          {"rate", l.rate},
+                                          {"burst", l.burst},
+                                          {"daily_quota", l.daily_quota},
+                                          {"hold", l.hold}});
+      ctx.on_tenant_changed(id);
+    }
+    co_return ResultResponse<TenantRecord>(r, 200, TenantView);
+  }
+  if (action == "pause" || action == "resume") {
+    Status s = OnlyFields(body.value(), {});
+    if (!s.ok()) co_return ProblemResponse(s.error());
+    bool pause = action == "pause";
+    auto set = [&tenants, &id, pause] { return tenants.SetPaused(id, pause); };
+    Result<TenantRecord> r = co_await RunBlocking<Result<TenantRecord>>(ctx.blocking, set);
+    if (r.ok()) {
+      log::Info(pause ? "tenant.paused" : "tenant.resumed", {{"tenant", id}});
+      ctx.on_tenant_changed(id);
+    }
+    co_return ResultResponse<TenantRecord>(r, 200, TenantView);
   }
   if (action == "disable" || action == "enable") {
     Status s = OnlyFields(body.value(), {});

@@ -27,6 +27,7 @@ namespace mp {
 class Clock;
 class TenantService;
 class Idempotency;
+class SendLimiter;
 namespace route {
 class EgressService;
 }
@@ -54,6 +55,9 @@ struct ApiContext {
   // Egress table and pool health (admin API); MX lookups through the delivery resolver (empty
   // when delivery is off).
   route::EgressService* egress = nullptr;
+  SendLimiter* limiter = nullptr;  // tenant send rates and quotas
+  // A tenant's scheduling changed (paused, resumed, weight).
+  std::function<void(const std::string& tenant_id)> on_tenant_changed = [](const std::string&) {};
   std::function<void(const std::string& domain, std::function<void(MxAnswer)> done)> resolve_mx;
 };
 

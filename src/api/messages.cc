@@ -9,7 +9,9 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "ingest/idempotency.h"
+#include "ingest/send_limits.h"
 #include "ingest/submission.h"
+#include "ingest/tenants.h"
 #include "store/spool.h"
 
 namespace mp {
@@ -134,6 +136,49 @@ Counter& AcceptedCounter(const std::string& tenant_id) {
   return *slot;
 }
 
+// The tenant's send rate and daily quota, charged per accepted message. A refusal fails the
+// whole request (nothing of a batch is stored) with 429 and Retry-After; a hold schedules the
+// message for when the limit allows it.
+class Admission {
+ public:
+  Admission(ApiContext& ctx, const std::string& tenant)
+      : ctx_(ctx), tenant_(tenant), limits_(ctx.tenants.Limits(tenant)) {
+    limited_ = ctx.limiter && (limits_.rate > 0 || limits_.daily_quota > 0);
+  }
+  ~Admission() { Refund(); }
+
+  // Charges e's recipients and applies a hold to e. False: refused (Refused() says why).
+  bool Admit(Envelope& e, WriteBatch& batch) {
+    if (!limited_) return true;
+    auto d = ctx_.limiter->Admit(tenant_, limits_, static_cast<int>(e.recipients.size()), batch);
+    if (!d.ok) {
+      refused_ = d;
+      return false;
+    }
+    SendLimiter::ApplyHold(e, d, ctx_.clock.NowMs());
+    taken_.push_back(d);
+    return true;
+  }
+  Error Refused() const {
+    return MakeError(Code::kRateLimited, refused_.reason + "; retry in " +
+                                             std::to_string(refused_.retry_after_s) + " s");
+  }
+  int64_t RetryAfter() const { return refused_.retry_after_s; }
+  void Refund() {
+    for (const auto& d : taken_) ctx_.limiter->Refund(tenant_, d);
+    taken_.clear();
+  }
+  void Keep() { taken_.clear(); }  // stored: nothing to give back
+
+ private:
+  ApiContext& ctx_;
+  const std::string& tenant_;
+  TenantLimits limits_;
+  bool limited_ = false;
+  std::vector<SendLimiter::Decision> taken_;
+  SendLimiter::Decision refused_;
+};
+
 // The shared frame of both submission routes: content type, JSON, idempotency, commit.
 // build() turns the parsed JSON into a response body and the batch to commit, or an Error.
 struct Built {
@@ -177,8 +222,17 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
   unsigned char arena[16384];
   json::monotonic_resource mr(arena, sizeof arena);
   auto parsed = ParseJson(req.body, &mr);
-  Result<Built> built = parsed.ok() ? build(parsed.value()) : Result<Built>(parsed.error());
-  if (!built.ok()) co_return ProblemResponse(built.error());
+  Admission admission(ctx, tenant_id);
+  Result<Built> built =
+      parsed.ok() ? build(parsed.value(), admission) : Result<Built>(parsed.error());
+  if (!built.ok()) {
+    admission.Refund();  // now: the frame (and the destructor) may end after the response
+    HttpResponse r = ProblemResponse(built.error());
+    if (built.error().code == Code::kRateLimited) {
+      r.headers.emplace_back("Retry-After", std::to_string(admission.RetryAfter()));
+    }
+    co_return r;
+  }
   if (!idem_key.empty()) {
     ctx.idempotency.Record(built.value().batch, tenant_id, idem_key, request_hash, 202,
                            built.value().body);
@@ -186,8 +240,10 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
   s = co_await AsyncCommit(ctx.kv, std::move(built.value().batch));
   if (!s.ok()) {
     log::Error("submit.commit_failed", {{"tenant", tenant_id}, {"reason", s.error().detail}});
+    admission.Refund();
     co_return ProblemResponse(s.error());
   }
+  admission.Keep();
   AcceptedCounter(tenant_id).Inc(built.value().accepted);
   ctx.on_accepted(tenant_id);
   co_return JsonResponse(202, std::move(built.value().body));
@@ -197,10 +253,11 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
 
 asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
                                             const std::string& tenant_id) {
-  auto build = [&](const json::value& v) -> Result<Built> {
+  auto build = [&](const json::value& v, Admission& admission) -> Result<Built> {
     auto prepared = PrepareMessage(v, tenant_id, ctx.config.limits, ctx.clock, "");
     if (!prepared.ok()) return prepared.error();
     Built b;
+    if (!admission.Admit(prepared.value().envelope, b.batch)) return admission.Refused();
     AppendAccepted(b.body, prepared.value().envelope);
     AddNewMessage(b.batch, prepared.value().envelope, std::move(prepared.value().body));
     b.accepted = 1;
@@ -211,7 +268,7 @@ asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
 
 asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
                                           const std::string& tenant_id) {
-  auto build = [&](const json::value& v) -> Result<Built> {
+  auto build = [&](const json::value& v, Admission& admission) -> Result<Built> {
     if (!v.is_object()) {
       return MakeError(Code::kInvalidType, "body must be an object {\"messages\": [...]}");
     }
@@ -247,6 +304,7 @@ asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
         ++rejected;
         continue;
       }
+      if (!admission.Admit(prepared.value().envelope, b.batch)) return admission.Refused();
       AppendAccepted(b.body, prepared.value().envelope);
       b.body.insert(b.body.size() - 1, ",\"index\":" + std::to_string(i));
       AddNewMessage(b.batch, prepared.value().envelope, std::move(prepared.value().body));

@@ -15,6 +15,7 @@
 #include "core/metrics.h"
 #include "deliver/engine.h"
 #include "ingest/idempotency.h"
+#include "ingest/send_limits.h"
 #include "ingest/smtp_submission.h"
 #include "ingest/tenants.h"
 #include "net/resolver.h"
@@ -111,6 +112,7 @@ int RunServe(const Config& config) {
   Metrics::Global().AddGauge("mailplane_spool_messages", "Messages in the spool (estimate)",
                              [&kv] { return static_cast<double>(kv.Stats().envelope_keys); });
 
+  SendLimiter limiter(kv, Clock::System());
   route::EgressService egress(config.egress, kv, Clock::System());
   if (Status s = egress.Load(); !s.ok()) {
     log::Error("serve.egress_failed", {{"error", s.error().detail}});
@@ -132,12 +134,17 @@ int RunServe(const Config& config) {
     resolver = std::move(created.value());
     delivery = std::make_unique<DeliveryEngine>(config, kv, *resolver, Clock::System(), egress,
                                                 shaping.value());
+    delivery->SetTenantPolicy([&tenants](const std::string& tenant) {
+      TenantService::Sched s = tenants.Scheduling(tenant);
+      return DeliveryEngine::TenantPolicy{s.weight, s.paused};
+    });
   }
 
   boost::asio::thread_pool blocking(1);
   std::atomic<bool> draining{false};
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
   ctx.egress = &egress;
+  ctx.limiter = &limiter;
   if (resolver) {
     net::Resolver* r = resolver.get();
     ctx.resolve_mx = [r](const std::string& domain, std::function<void(MxAnswer)> done) {
@@ -155,6 +162,7 @@ int RunServe(const Config& config) {
     ctx.on_accepted = [engine](const std::string& tenant) { engine->NotifyTenant(tenant); };
     ctx.begin_cancel = [engine](const MessageId& id) { return engine->BeginCancel(id); };
     ctx.end_cancel = [engine](const MessageId& id) { engine->EndCancel(id); };
+    ctx.on_tenant_changed = [engine](const std::string& tenant) { engine->TenantChanged(tenant); };
   }
   HttpServer server(
       config.http, [&ctx](HttpRequest& req) { return HandleRequest(ctx, req); },
@@ -169,7 +177,7 @@ int RunServe(const Config& config) {
   std::unique_ptr<SmtpSubmission> submission;
   if (!config.submission.listen.empty()) {
     DeliveryEngine* engine = delivery.get();
-    submission = std::make_unique<SmtpSubmission>(config, kv, tenants, Clock::System(),
+    submission = std::make_unique<SmtpSubmission>(config, kv, tenants, &limiter, Clock::System(),
                                                   [engine](const std::string& tenant) {
                                                     if (engine) engine->NotifyTenant(tenant);
                                                   });

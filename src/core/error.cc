@@ -36,6 +36,7 @@ constexpr CodeInfo kCodes[] = {
     {"internal_error", "Internal error", 500},
     {"bad_request", "Malformed HTTP request", 400},
     {"request_headers_too_large", "Request headers too large", 431},
+    {"rate_limited", "Rate limited", 429},
 };
 static_assert(sizeof(kCodes) / sizeof(kCodes[0]) == static_cast<size_t>(kLastCode) + 1);
 

@@ -41,8 +41,9 @@ enum class Code : uint8_t {
   kInternal,              // a bug
   kBadRequest,            // not a well-formed HTTP request
   kHeadersTooLarge,       // request headers over the limit
+  kRateLimited,           // the tenant's send rate or daily quota is used up; retry later
 };
-inline constexpr Code kLastCode = Code::kHeadersTooLarge;
+inline constexpr Code kLastCode = Code::kRateLimited;
 
 // The stable snake_case identifier of a code ("invalid_address").
 std::string_view CodeName(Code code);

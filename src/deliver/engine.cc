@@ -211,6 +211,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   std::mutex sites_mu;
   std::unordered_map<std::string, std::shared_ptr<Site>> sites;
 
+  std::function<DeliveryEngine::TenantPolicy(const std::string&)> policy = [](const std::string&) {
+    return DeliveryEngine::TenantPolicy{};
+  };
+  bool Paused(const std::string& tenant) const { return policy(tenant).paused; }
+
   std::thread scanner;
   std::mutex scan_mu;
   std::condition_variable scan_cv;
@@ -310,6 +315,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::string from;  // next key to look at
     std::string upper;
     size_t allowance = 0;  // how many more this tenant may have active
+    int weight = 1;        // its share of each round, against the others
     bool exhausted = false;
     bool range_done = false;  // everything due in the tenant's range was seen
   };
@@ -334,8 +340,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     room = std::min<size_t>(room, 256);
     std::vector<TenantCursor> cursors;
     for (std::string& t : TenantsToScan(now)) {
+      DeliveryEngine::TenantPolicy p = policy(t);
+      if (p.paused) continue;  // its mail stays queued until it is resumed
       TenantCursor c;
       c.tenant = std::move(t);
+      c.weight = std::max(1, p.weight);
       // Everything due before the last pass that saw the end of this tenant's range was seen
       // then (a margin covers commits still in flight at that moment).
       int64_t floor = 0;
@@ -371,15 +380,17 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     bool left_behind = false;
     for (;;) {
       size_t open = 0;
-      for (const TenantCursor& c : cursors) open += c.exhausted ? 0 : 1;
+      for (const TenantCursor& c : cursors) open += c.exhausted ? 0 : c.weight;
       if (open == 0) break;
       if (room == 0) {
         left_behind = true;
         break;
       }
-      size_t share = std::max<size_t>(1, room / open);
+      // Weighted: each open tenant's share of the room is in proportion to its weight.
+      size_t unit = room / open;
       for (TenantCursor& c : cursors) {
         if (c.exhausted || room == 0) continue;
+        size_t share = std::max<size_t>(1, unit * c.weight);
         size_t want = std::min({share, c.allowance, room});
         size_t got = 0;
         Status s = kv.ScanRange(
@@ -610,6 +621,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       o.timeouts.data_init = std::chrono::seconds(d.data_init_timeout_seconds);
       o.timeouts.data_block = std::chrono::seconds(d.data_block_timeout_seconds);
       o.timeouts.data_end = std::chrono::seconds(d.data_end_timeout_seconds);
+      slot->ready.SetWeights([this](const std::string& t) { return policy(t).weight; });
       route::ShapingLimits limits = shaping.Lookup(dest.source, dest.hosts);
       slot->shape.emplace(limits, config.egress.shaping);
       slot->tokens = std::max(1.0, limits.max_messages_per_second);
@@ -623,6 +635,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   void Enqueue(const Destination& dest, Job job) {
     if (stopping.load()) return;  // stays queued in the spool; the next start retries it
+    if (Paused(job.tenant)) {
+      ReturnJob(job);
+      return;
+    }
     std::shared_ptr<Site> site = GetSite(dest);
     std::lock_guard lock(site->mu);
     std::string tenant = job.tenant;
@@ -681,9 +697,10 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::shared_ptr<asio::steady_timer> timer;
       {
         std::lock_guard lock(site->mu);
-        if (!site->ready.Empty()) {
+        while (!site->ready.Empty()) {
           *job = site->ready.Pop();
-          co_return true;
+          if (!self->Paused(job->tenant)) co_return true;
+          self->ReturnJob(*job);  // paused meanwhile: back to the queue untried
         }
         if (self->stopping.load() || std::chrono::steady_clock::now() >= deadline) {
           co_return false;
@@ -1021,6 +1038,44 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   // ---- outcomes ------------------------------------------------------------------------------
 
+  // Gives a job back untried (its tenant is paused): its recipients are due again at once, with
+  // no attempt recorded; the scanner takes them when the tenant is resumed.
+  void ReturnJob(Job& job) {
+    std::shared_ptr<ActiveMessage> msg = job.msg;
+    std::unique_lock lock(msg->mu);
+    int64_t now = clock.NowMs();
+    for (size_t i : job.rcpts) {
+      RecipientRecord& r = msg->env.recipients[i];
+      r.status = RecipientStatus::kDeferred;
+      r.next_attempt_ms = now;
+    }
+    msg->env.updated_ms = now;
+    msg->env.status = DeriveStatus(msg->env);
+    --msg->outstanding;
+    StartCommit(msg);
+  }
+
+  void TenantChanged(const std::string& tenant) {
+    if (Paused(tenant)) {
+      std::vector<Job> back;
+      {
+        std::lock_guard lock(sites_mu);
+        for (auto& [name, site] : sites) {
+          std::lock_guard site_lock(site->mu);
+          for (Job& j : site->ready.TakeTenant(tenant)) back.push_back(std::move(j));
+        }
+      }
+      for (Job& j : back) ReturnJob(j);
+      log::Info("delivery.tenant_paused", {{"tenant", tenant}, {"jobs_returned", back.size()}});
+      return;
+    }
+    {
+      std::lock_guard lock(scan_mu);
+      rescan.insert(tenant);
+    }
+    NotifyTenant(tenant);
+  }
+
   void FinishJob(Job& job, const std::vector<Outcome>& outcomes, const AttemptPlace& place,
                  const std::string& bounce_reason) {
     std::shared_ptr<ActiveMessage> msg = job.msg;
@@ -1179,12 +1234,18 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::lock_guard lock(scan_mu);
       known_tenants.insert(new_tenants.begin(), new_tenants.end());
       new_tenants.clear();
+      for (const std::string& t : rescan) {
+        seen_upto_.erase(t);  // scan the resumed tenant's queue from its start
+        resume_.erase(t);
+      }
+      rescan.clear();
     }
     return {known_tenants.begin(), known_tenants.end()};
   }
   std::set<std::string> known_tenants;  // scanner thread only
   int64_t tenants_refreshed_ms = 0;
   std::set<std::string> new_tenants;  // guarded by scan_mu
+  std::set<std::string> rescan;       // guarded by scan_mu
 };
 
 DeliveryEngine::DeliveryEngine(const Config& config, KvStore& kv, net::Resolver& resolver,
@@ -1216,6 +1277,12 @@ void DeliveryEngine::Start() {
 }
 
 void DeliveryEngine::Notify() { impl_->Notify(); }
+void DeliveryEngine::SetTenantPolicy(std::function<TenantPolicy(const std::string&)> policy) {
+  impl_->policy = std::move(policy);
+}
+void DeliveryEngine::TenantChanged(const std::string& tenant_id) {
+  impl_->TenantChanged(tenant_id);
+}
 void DeliveryEngine::NotifyTenant(const std::string& tenant_id) { impl_->NotifyTenant(tenant_id); }
 
 void DeliveryEngine::Stop(std::chrono::milliseconds grace) {

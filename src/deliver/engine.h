@@ -65,6 +65,17 @@ class DeliveryEngine {
   bool BeginCancel(const MessageId& id);
   void EndCancel(const MessageId& id);
 
+  // Tenant scheduling: a tenant's weight (its share of the window and of each site's turns) and
+  // whether its sending is paused. Set before Start; called often, so it must be cheap.
+  struct TenantPolicy {
+    int weight = 1;
+    bool paused = false;
+  };
+  void SetTenantPolicy(std::function<TenantPolicy(const std::string& tenant_id)> policy);
+  // A tenant was paused or resumed (or reweighted): a paused tenant's jobs waiting at the sites go
+  // back to the queue untried; a resumed tenant's queue is scanned again from its start.
+  void TenantChanged(const std::string& tenant_id);
+
   struct Impl;
 
  private:

@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "ingest/send_limits.h"
 #include "ingest/submission.h"
 #include "ingest/tenants.h"
 #include "mime/address.h"
@@ -47,6 +48,7 @@ struct Shared {
   const Config& config;
   KvStore& kv;
   TenantService& tenants;
+  SendLimiter* limiter;
   const Clock& clock;
   std::function<void(const std::string&)> on_accepted;
   Counter* accepted;
@@ -93,9 +95,23 @@ class SubmissionHandler final : public smtp::ServerHandler {
     prepared.value().envelope.source = "smtp";
     std::string id = prepared.value().envelope.id.ToString();
     WriteBatch batch;
+    SendLimiter::Decision admitted;
+    TenantLimits limits = s_.tenants.Limits(tenant_);
+    if (s_.limiter && (limits.rate > 0 || limits.daily_quota > 0)) {
+      Envelope& e = prepared.value().envelope;
+      admitted = s_.limiter->Admit(tenant_, limits, static_cast<int>(e.recipients.size()), batch);
+      if (!admitted.ok) {
+        co_return smtp::ServerReply{451, "4.7.1 " + admitted.reason + "; try again in " +
+                                             std::to_string(admitted.retry_after_s) + " s"};
+      }
+      SendLimiter::ApplyHold(e, admitted, s_.clock.NowMs());
+    }
     AddNewMessage(batch, prepared.value().envelope, std::move(prepared.value().body));
     Status s = co_await Commit(std::move(batch));
-    if (!s.ok()) co_return RefusalReply(s.error());
+    if (!s.ok()) {
+      if (admitted.recipients > 0) s_.limiter->Refund(tenant_, admitted);
+      co_return RefusalReply(s.error());
+    }
     s_.accepted->Inc();
     s_.on_accepted(tenant_);
     co_return smtp::ServerReply{250, "2.0.0 Ok: queued as " + id};
@@ -133,10 +149,10 @@ struct SmtpSubmission::Impl {
 };
 
 SmtpSubmission::SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants,
-                               const Clock& clock,
+                               SendLimiter* limiter, const Clock& clock,
                                std::function<void(const std::string&)> on_accepted)
     : impl_(std::make_unique<Impl>(
-          Shared{config, kv, tenants, clock, std::move(on_accepted),
+          Shared{config, kv, tenants, limiter, clock, std::move(on_accepted),
                  &Metrics::Global().GetCounter("mailplane_smtp_submissions_total",
                                                "Messages accepted over SMTP submission")})) {}
 

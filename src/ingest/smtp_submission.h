@@ -22,11 +22,13 @@ namespace mp {
 class Clock;
 class KvStore;
 class TenantService;
+class SendLimiter;
 
 class SmtpSubmission {
  public:
-  SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants, const Clock& clock,
-                 std::function<void(const std::string& tenant_id)> on_accepted);
+  // limiter (may be null) applies the tenants' send rates and quotas.
+  SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants, SendLimiter* limiter,
+                 const Clock& clock, std::function<void(const std::string& tenant_id)> on_accepted);
   ~SmtpSubmission();
   // Loads the TLS certificate, binds submission.listen and starts serving on its own threads.
   Status Start();

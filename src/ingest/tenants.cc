@@ -122,12 +122,13 @@ Result<IssuedKey> TenantService::RotateKey(std::string_view tenant_id, int64_t g
   return out;
 }
 
-Result<TenantRecord> TenantService::SetDisabled(std::string_view tenant_id, bool disabled) {
+template <typename Fn>
+Result<TenantRecord> TenantService::Update(std::string_view tenant_id, Fn change) {
   std::lock_guard write(write_mu_);
   auto current = Get(tenant_id);
   if (!current) return MakeError(Code::kNotFound, "no such tenant");
   TenantRecord t = *current;
-  t.disabled = disabled;
+  change(t);
   WriteBatch batch;
   AddTenantPut(batch, t);
   Status s = kv_.CommitAndWait(std::move(batch));
@@ -135,6 +136,32 @@ Result<TenantRecord> TenantService::SetDisabled(std::string_view tenant_id, bool
   std::unique_lock lock(mu_);
   tenants_[t.id] = t;
   return t;
+}
+
+Result<TenantRecord> TenantService::SetDisabled(std::string_view tenant_id, bool disabled) {
+  return Update(tenant_id, [disabled](TenantRecord& t) { t.disabled = disabled; });
+}
+
+Result<TenantRecord> TenantService::SetPaused(std::string_view tenant_id, bool paused) {
+  return Update(tenant_id, [paused](TenantRecord& t) { t.paused = paused; });
+}
+
+Result<TenantRecord> TenantService::SetLimits(std::string_view tenant_id,
+                                              const TenantLimits& limits) {
+  return Update(tenant_id, [&limits](TenantRecord& t) { t.limits = limits; });
+}
+
+TenantService::Sched TenantService::Scheduling(std::string_view tenant_id) const {
+  std::shared_lock lock(mu_);
+  auto it = tenants_.find(std::string(tenant_id));
+  if (it == tenants_.end()) return {};
+  return Sched{it->second.limits.weight, it->second.paused};
+}
+
+TenantLimits TenantService::Limits(std::string_view tenant_id) const {
+  std::shared_lock lock(mu_);
+  auto it = tenants_.find(std::string(tenant_id));
+  return it == tenants_.end() ? TenantLimits{} : it->second.limits;
 }
 
 std::vector<TenantRecord> TenantService::List() const {

@@ -42,6 +42,16 @@ class TenantService {
   // Issues a new key. Existing keys stay valid for grace_seconds (0: revoked now).
   Result<IssuedKey> RotateKey(std::string_view tenant_id, int64_t grace_seconds);
   Result<TenantRecord> SetDisabled(std::string_view tenant_id, bool disabled);
+  Result<TenantRecord> SetPaused(std::string_view tenant_id, bool paused);
+  Result<TenantRecord> SetLimits(std::string_view tenant_id, const TenantLimits& limits);
+  // What scheduling needs, without copying the record (hot path): weight and paused.
+  struct Sched {
+    int weight = 1;
+    bool paused = false;
+  };
+  Sched Scheduling(std::string_view tenant_id) const;
+  // The tenant's limits (defaults for an unknown tenant).
+  TenantLimits Limits(std::string_view tenant_id) const;
   std::vector<TenantRecord> List() const;
   std::optional<TenantRecord> Get(std::string_view tenant_id) const;
 
@@ -53,6 +63,9 @@ class TenantService {
 
  private:
   void Index(const TenantRecord& t);  // requires mu_ held exclusively
+  // Read-modify-write of one tenant, stored before it is visible.
+  template <typename Fn>
+  Result<TenantRecord> Update(std::string_view tenant_id, Fn change);
 
   KvStore& kv_;
   const Clock& clock_;

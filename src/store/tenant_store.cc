@@ -50,6 +50,12 @@ std::string EncodeTenant(const TenantRecord& t) {
                                 {"expires", k.expires_ms}});
   }
   o["keys"] = std::move(keys);
+  o["paused"] = t.paused;
+  o["limits"] = json::object{{"weight", t.limits.weight},
+                             {"rate", t.limits.rate},
+                             {"burst", t.limits.burst},
+                             {"daily_quota", t.limits.daily_quota},
+                             {"hold", t.limits.hold}};
   return std::string(1, kTenantFormatV1) + json::serialize(o);
 }
 
@@ -74,6 +80,16 @@ std::optional<TenantRecord> DecodeTenant(std::string_view data) {
       r.expires_ms = k.at("expires").to_number<int64_t>();
       if (r.hash.size() != 32) return std::nullopt;
       t.keys.push_back(std::move(r));
+    }
+    // Records written before tenant limits have neither field.
+    if (const json::value* p = o.if_contains("paused")) t.paused = p->as_bool();
+    if (const json::value* l = o.if_contains("limits")) {
+      const json::object& lo = l->as_object();
+      t.limits.weight = lo.at("weight").to_number<int>();
+      t.limits.rate = lo.at("rate").to_number<double>();
+      t.limits.burst = lo.at("burst").to_number<int>();
+      t.limits.daily_quota = lo.at("daily_quota").to_number<int64_t>();
+      t.limits.hold = lo.at("hold").as_bool();
     }
     return t;
   } catch (const std::exception&) {

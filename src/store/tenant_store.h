@@ -20,12 +20,24 @@ struct ApiKeyRecord {
   int64_t expires_ms = 0;  // 0 = does not expire
 };
 
+// Sending limits of a tenant. Rates and quotas count recipients (a message to three people counts
+// three), as Amazon SES does.
+struct TenantLimits {
+  int weight = 1;           // share of delivery capacity against other tenants (1..1000)
+  double rate = 0;          // recipients a second accepted; 0 = no limit
+  int burst = 0;            // token bucket size; 0 = max(1, rate)
+  int64_t daily_quota = 0;  // recipients a UTC day; 0 = no limit
+  bool hold = false;  // over a limit: false = refuse (429 Retry-After), true = accept and hold
+};
+
 struct TenantRecord {
   std::string id;
   std::string name;
   int64_t created_ms = 0;
   bool disabled = false;
   std::vector<ApiKeyRecord> keys;
+  bool paused = false;  // sending paused by an operator: mail is accepted and waits
+  TenantLimits limits;
 };
 
 std::string EncodeTenant(const TenantRecord& t);

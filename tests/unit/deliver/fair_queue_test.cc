@@ -56,5 +56,30 @@ TEST(FairQueue, ATenantThatEmptiesAndComesBackJoinsTheEndOfTheRing) {
   EXPECT_EQ(q.Pop(), "b1");
 }
 
+TEST(FairQueue, WeightsGiveTurnsInProportion) {
+  FairQueue<std::string> q;
+  q.SetWeights([](const std::string& t) { return t == "heavy" ? 3 : 1; });
+  for (int i = 0; i < 9; ++i) q.PushBack("heavy", "h");
+  for (int i = 0; i < 3; ++i) q.PushBack("light", "l");
+  std::string order;
+  while (!q.Empty()) order += q.Pop();
+  EXPECT_EQ(order, "hhhlhhhlhhhl");
+}
+
+TEST(FairQueue, TakeTenantRemovesItsItemsAndItsTurn) {
+  FairQueue<int> q;
+  q.PushBack("a", 1);
+  q.PushBack("b", 2);
+  q.PushBack("a", 3);
+  auto taken = q.TakeTenant("a");
+  ASSERT_EQ(taken.size(), 2u);
+  EXPECT_EQ(taken[0], 1);
+  EXPECT_EQ(q.Size(), 1u);
+  q.PushBack("a", 4);  // comes back once, at the end
+  EXPECT_EQ(q.Pop(), 2);
+  EXPECT_EQ(q.Pop(), 4);
+  EXPECT_TRUE(q.Empty());
+}
+
 }  // namespace
 }  // namespace mp

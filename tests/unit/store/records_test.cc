@@ -107,6 +107,19 @@ TEST(TenantRecord, RoundTrips) {
   ASSERT_EQ(back->keys.size(), 1u);
   EXPECT_EQ(back->keys[0].hash, std::string(32, 'h'));
   EXPECT_EQ(back->keys[0].expires_ms, 7);
+  EXPECT_FALSE(back->paused);
+  EXPECT_EQ(back->limits.weight, 1);
+
+  t.paused = true;
+  t.limits = TenantLimits{5, 12.5, 40, 100000, true};
+  back = DecodeTenant(EncodeTenant(t));
+  ASSERT_TRUE(back);
+  EXPECT_TRUE(back->paused);
+  EXPECT_EQ(back->limits.weight, 5);
+  EXPECT_EQ(back->limits.rate, 12.5);
+  EXPECT_EQ(back->limits.burst, 40);
+  EXPECT_EQ(back->limits.daily_quota, 100000);
+  EXPECT_TRUE(back->limits.hold);
 }
 
 TEST(IdempotencyRecord, RoundTripsAndRejectsShortData) {
