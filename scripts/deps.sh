@@ -30,6 +30,7 @@ PKGS_TOOLS=(
   wrk python3 procps iproute2  # make bench: load generator, payload, free(1), ss(8)
   dnsmasq-base              # tests: a real DNS server on loopback (MX, A, null MX)
   swaks openssl             # tests: a real SMTP submission client; self-signed certificates
+  python3-dkim python3-nacl # tests: an independent DKIM verifier (dkimpy; nacl for ed25519)
   postfix                   # tests and bench: a real receiving MX (private instances only)
 )
 
