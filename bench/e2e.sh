@@ -47,6 +47,8 @@ for size in $SIZES; do
   count=${!count_var:-$([ "$size" -le 4096 ] && echo 100000 || echo 20000)}
   rm -rf "$work/data"
   cat > "$work/mp.toml" <<TOML
+[domains]
+require_verified = false
 [dns]
 servers = ["127.0.0.1:$dns_port"]
 [delivery]

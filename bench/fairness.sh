@@ -20,6 +20,8 @@ dns_port=$(free_udp_port)
 mapfile -t dns_records < <(ten_domains)
 start_dns "$dns_port" "${dns_records[@]}"
 cat > "$work/mp.toml" <<TOML
+[domains]
+require_verified = false
 [dns]
 servers = ["127.0.0.1:$dns_port"]
 [delivery]

@@ -19,6 +19,8 @@ dns_port=$(free_udp_port)
 start_dns "$dns_port" --mx-host=d0.bench.test,mx.down.bench.test,10 --host-record=mx.down.bench.test,127.0.0.1
 sink_port=$(free_port)
 cat > "$work/mp.toml" <<TOML
+[domains]
+require_verified = false
 [dns]
 servers = ["127.0.0.1:$dns_port"]
 [delivery]

@@ -14,7 +14,8 @@ cleanup() { [ -n "$server_pid" ] && kill -TERM "$server_pid" 2>/dev/null; wait 2
 trap cleanup EXIT
 
 key=$("$BIN" tenant create bench --data-dir "$work/data" | sed -n 's/.*"api_key":"\([^"]*\)".*/\1/p')
-"$BIN" serve --data-dir "$work/data" --http-listen 127.0.0.1:0 --log-level info 2> "$work/server.log" &
+printf '[domains]\nrequire_verified = false\n' > "$work/mp.toml"
+"$BIN" serve --data-dir "$work/data" --config "$work/mp.toml" --http-listen 127.0.0.1:0 --log-level info 2> "$work/server.log" &
 server_pid=$!
 for _ in $(seq 100); do
   port=$(sed -n 's/.*"event":"http.listening".*"port":\([0-9]*\).*/\1/p' "$work/server.log")

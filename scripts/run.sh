@@ -25,6 +25,10 @@ if [ ! -s "$DATA/submission-cert.pem" ]; then
 fi
 {
   echo "# Written by make run ($MODE mode). Every option: docs/configuration.md"
+  echo "# A local trial: mail from domains you have not registered (POST /v1/domains) goes out"
+  echo "# unsigned instead of being refused. Production keeps the default, true."
+  echo "[domains]"
+  echo "require_verified = false"
   echo "[submission]"
   echo "listen = \"$SUBMISSION\""
   echo "tls_cert = \"$DATA/submission-cert.pem\""

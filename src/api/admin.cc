@@ -6,6 +6,7 @@
 //   POST /v1/admin/tenants/{id}/disable | /enable
 //   POST /v1/admin/tenants/{id}/limits {weight, rate, burst, daily_quota, over_limit}  (merged)
 //   POST /v1/admin/tenants/{id}/pause | /resume    sending paused: mail is accepted and waits
+//   POST /v1/admin/tenants/{id}/settings {unsubscribe: {url, mailto} | null}  tenant defaults
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
@@ -16,6 +17,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "ingest/send_limits.h"
+#include "ingest/submission.h"
 #include "ingest/tenants.h"
 
 namespace mp {
@@ -82,10 +84,15 @@ json::object TenantView(const TenantRecord& t) {
         k.expires_ms ? json::value(FormatRfc3339(k.expires_ms)) : json::value(nullptr);
     keys.push_back(std::move(ko));
   }
-  return json::object{
+  json::object o{
       {"tenant_id", t.id},      {"name", t.name},     {"created_at", FormatRfc3339(t.created_ms)},
       {"disabled", t.disabled}, {"paused", t.paused}, {"limits", LimitsView(t.limits)},
       {"keys", std::move(keys)}};
+  o["unsubscribe"] =
+      t.unsubscribe_url.empty() && t.unsubscribe_mailto.empty()
+          ? json::value(nullptr)
+          : json::value(json::object{{"url", t.unsubscribe_url}, {"mailto", t.unsubscribe_mailto}});
+  return o;
 }
 
 json::object IssuedView(const IssuedKey& k) {
@@ -187,6 +194,10 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     HttpResponse r = co_await HandleAdminEgress(ctx, req);
     co_return r;
   }
+  if (p.rfind("/v1/admin/queue", 0) == 0) {
+    HttpResponse r = co_await HandleAdminQueue(ctx, req);
+    co_return r;
+  }
   constexpr std::string_view kBase = "/v1/admin/tenants";
   if (p.substr(0, kBase.size()) != kBase) {
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
@@ -279,6 +290,31 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
                                           {"hold", l.hold}});
       ctx.on_tenant_changed(id);
     }
+    co_return ResultResponse<TenantRecord>(r, 200, TenantView);
+  }
+  if (action == "settings") {
+    Status s = OnlyFields(body.value(), {"unsubscribe"});
+    if (!s.ok()) co_return ProblemResponse(s.error());
+    Unsubscribe u;
+    if (const json::value* v = body.value().if_contains("unsubscribe"); v && !v->is_null()) {
+      if (!v->is_object()) {
+        co_return ProblemResponse(MakeError(Code::kInvalidType,
+                                            "unsubscribe must be an object {url, mailto} or null",
+                                            "unsubscribe"));
+      }
+      for (const auto& kv : v->get_object()) {
+        if ((kv.key() != "url" && kv.key() != "mailto") || !kv.value().is_string()) {
+          co_return ProblemResponse(MakeError(Code::kInvalidValue,
+                                              "unsubscribe has only url and mailto, strings",
+                                              "unsubscribe." + std::string(kv.key())));
+        }
+        (kv.key() == "url" ? u.url : u.mailto) = std::string(kv.value().get_string());
+      }
+      Status c = CheckUnsubscribe(u, "unsubscribe");
+      if (!c.ok()) co_return ProblemResponse(c.error());
+    }
+    auto set = [&tenants, &id, &u] { return tenants.SetUnsubscribe(id, u.url, u.mailto); };
+    Result<TenantRecord> r = co_await RunBlocking<Result<TenantRecord>>(ctx.blocking, set);
     co_return ResultResponse<TenantRecord>(r, 200, TenantView);
   }
   if (action == "pause" || action == "resume") {

@@ -53,7 +53,8 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     *route = "/v1/admin";
     co_return co_await HandleAdmin(ctx, req);
   }
-  if (p.rfind("/v1/messages", 0) != 0) {
+  bool domains = p == "/v1/domains" || p.rfind("/v1/domains/", 0) == 0;
+  if (p.rfind("/v1/messages", 0) != 0 && !domains) {
     *route = "other";
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
@@ -68,6 +69,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     req.tenant_id = std::move(tenant.value());
   }
   const std::string& tenant_id = req.tenant_id;
+  if (domains) {
+    *route = "/v1/domains";
+    HttpResponse r = co_await HandleDomains(ctx, req, tenant_id);
+    co_return r;
+  }
   if (p == "/v1/messages") {
     *route = p;
     if (m != "POST") co_return MethodNotAllowed("POST");
@@ -108,7 +114,7 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
     } else if (!AdminAuthorized(ctx, req)) {
       refused = ProblemResponse(MakeError(Code::kUnauthorized, "missing or invalid admin token"));
     }
-  } else if (p.rfind("/v1/messages", 0) == 0) {
+  } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0) {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
     if (tenant.ok()) {
       req.tenant_id = std::move(tenant.value());

@@ -28,6 +28,7 @@ class Clock;
 class TenantService;
 class Idempotency;
 class SendLimiter;
+class DomainService;
 namespace route {
 class EgressService;
 }
@@ -55,7 +56,13 @@ struct ApiContext {
   // Egress table and pool health (admin API); MX lookups through the delivery resolver (empty
   // when delivery is off).
   route::EgressService* egress = nullptr;
-  SendLimiter* limiter = nullptr;  // tenant send rates and quotas
+  SendLimiter* limiter = nullptr;    // tenant send rates and quotas
+  DomainService* domains = nullptr;  // sending domains: DKIM signing at submission
+  // DNS TXT lookups for domain checks (uncached for negative answers).
+  std::function<void(
+      const std::string& name,
+      std::function<void(bool ok, std::vector<std::string> records, std::string error)>)>
+      lookup_txt;
   // A tenant's scheduling changed (paused, resumed, weight).
   std::function<void(const std::string& tenant_id)> on_tenant_changed = [](const std::string&) {};
   std::function<void(const std::string& domain, std::function<void(MxAnswer)> done)> resolve_mx;

@@ -22,6 +22,11 @@ boost::asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::s
 boost::asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req);
 // /v1/admin/egress... and /v1/admin/routes... (admin_egress.cc), after the admin token check.
 boost::asio::awaitable<HttpResponse> HandleAdminEgress(ApiContext& ctx, HttpRequest& req);
+// /v1/admin/queue... (admin_queue.cc), after the admin token check.
+boost::asio::awaitable<HttpResponse> HandleAdminQueue(ApiContext& ctx, HttpRequest& req);
+// /v1/domains... (domains.cc), for an authenticated tenant.
+boost::asio::awaitable<HttpResponse> HandleDomains(ApiContext& ctx, HttpRequest& req,
+                                                   const std::string& tenant_id);
 
 // Commits batch through the store's group commit and resumes on the caller's executor.
 boost::asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch);

@@ -8,6 +8,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "ingest/domains.h"
 #include "ingest/idempotency.h"
 #include "ingest/send_limits.h"
 #include "ingest/submission.h"
@@ -75,6 +76,7 @@ std::string MessageView(const Envelope& e) {
   o["updated_at"] = FormatRfc3339(e.updated_ms);
   o["size"] = e.size;
   o["source"] = e.source;
+  o["held"] = e.held;
   json::array tags;
   for (const auto& t : e.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
@@ -253,9 +255,15 @@ asio::awaitable<HttpResponse> Submit(ApiContext& ctx, HttpRequest& req,
 
 asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
                                             const std::string& tenant_id) {
+  auto [unsub_url, unsub_mailto] = ctx.tenants.UnsubscribeDefault(tenant_id);
+  Unsubscribe unsubscribe{unsub_url, unsub_mailto};
   auto build = [&](const json::value& v, Admission& admission) -> Result<Built> {
-    auto prepared = PrepareMessage(v, tenant_id, ctx.config.limits, ctx.clock, "");
+    auto prepared = PrepareMessage(v, tenant_id, ctx.config.limits, ctx.clock, "", &unsubscribe);
     if (!prepared.ok()) return prepared.error();
+    if (ctx.domains) {
+      Status signed_ok = ctx.domains->SignPrepared(prepared.value());
+      if (!signed_ok.ok()) return signed_ok.error();
+    }
     Built b;
     if (!admission.Admit(prepared.value().envelope, b.batch)) return admission.Refused();
     AppendAccepted(b.body, prepared.value().envelope);
@@ -268,6 +276,8 @@ asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
 
 asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
                                           const std::string& tenant_id) {
+  auto [unsub_url, unsub_mailto] = ctx.tenants.UnsubscribeDefault(tenant_id);
+  Unsubscribe unsubscribe{unsub_url, unsub_mailto};
   auto build = [&](const json::value& v, Admission& admission) -> Result<Built> {
     if (!v.is_object()) {
       return MakeError(Code::kInvalidType, "body must be an object {\"messages\": [...]}");
@@ -297,7 +307,12 @@ asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
     for (size_t i = 0; i < a.size(); ++i) {
       if (i) b.body.push_back(',');
       std::string path = "messages[" + std::to_string(i) + "]";
-      auto prepared = PrepareMessage(a[i], tenant_id, ctx.config.limits, ctx.clock, path);
+      auto prepared =
+          PrepareMessage(a[i], tenant_id, ctx.config.limits, ctx.clock, path, &unsubscribe);
+      if (prepared.ok() && ctx.domains) {
+        Status signed_ok = ctx.domains->SignPrepared(prepared.value());
+        if (!signed_ok.ok()) prepared = signed_ok.error();
+      }
       if (!prepared.ok()) {
         b.body.append("{\"index\":").append(std::to_string(i)).append(",\"error\":");
         b.body.append(ProblemJson(prepared.error())).push_back('}');

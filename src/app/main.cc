@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "app/commands.h"
+#include "app/queue_cmd.h"
 #include "app/sink.h"
 
 int main(int argc, char** argv) {
@@ -92,9 +93,17 @@ int main(int argc, char** argv) {
       ->capture_default_str()
       ->check(CLI::Range(10, 3600000));
 
+  mp::QueueOptions queue_opt;
+  CLI::App* queue = mp::AddQueueCommand(app, &queue_opt);
+
   app.add_subcommand("version", "print the version");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // Usage errors exit with 2, like configuration errors; --help exits with 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
 
   if (app.got_subcommand("version")) {
     std::cout << "mailplane " << mp::Version() << "\n";
@@ -107,6 +116,7 @@ int main(int argc, char** argv) {
     }
     return mp::RunSink(sink_opt);
   }
+  if (queue->parsed()) return mp::RunQueue(queue_opt);  // a client: reads only its own flags
   mp::Config config;
   try {
     config = mp::ResolveConfig(flags);

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "deliver/engine.h"
+#include "ingest/domains.h"
 #include "ingest/idempotency.h"
 #include "ingest/send_limits.h"
 #include "ingest/smtp_submission.h"
@@ -82,6 +83,48 @@ class Housekeeping {
   std::thread thread_;
 };
 
+// Re-checks every sending domain's DNS records periodically (a removed record unverifies the
+// domain; a published rotation takes effect).
+class DomainChecker {
+ public:
+  DomainChecker(DomainService& domains, TxtLookup lookup, int interval_seconds)
+      : domains_(domains), lookup_(std::move(lookup)), interval_(interval_seconds) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~DomainChecker() {
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+  }
+
+ private:
+  void Run() {
+    std::unique_lock lock(mu_);
+    while (!cv_.wait_for(lock, std::chrono::seconds(interval_), [this] { return stop_; })) {
+      lock.unlock();
+      for (const auto& [tenant, domain] : domains_.All()) {
+        domains_.Verify(tenant, domain, lookup_, [](Result<DomainRecord> r) {
+          if (r.ok() && !r.value().verified) {
+            log::Warn("domains.not_verified",
+                      {{"domain", r.value().domain}, {"reason", r.value().last_error}});
+          }
+        });
+      }
+      lock.lock();
+    }
+  }
+  DomainService& domains_;
+  TxtLookup lookup_;
+  int interval_;
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  std::thread thread_;
+};
+
 }  // namespace
 
 int RunServe(const Config& config) {
@@ -113,6 +156,22 @@ int RunServe(const Config& config) {
                              [&kv] { return static_cast<double>(kv.Stats().envelope_keys); });
 
   SendLimiter limiter(kv, Clock::System());
+  DomainService domains(config.domains, kv, Clock::System());
+  if (Status s = domains.Load(); !s.ok()) {
+    log::Error("serve.domains_failed", {{"error", s.error().detail}});
+    return 1;
+  }
+  // Domain checks have their own resolver: a record just published must not hide behind a
+  // cached "does not exist".
+  DnsConfig check_dns = config.dns;
+  check_dns.negative_ttl_max_seconds = 0;
+  check_dns.cache_entries = 1;
+  auto checks = net::Resolver::Create(check_dns);
+  if (!checks.ok()) {
+    log::Error("serve.dns_failed", {{"error", checks.error().detail}});
+    return 1;
+  }
+  std::unique_ptr<net::Resolver> check_resolver = std::move(checks.value());
   route::EgressService egress(config.egress, kv, Clock::System());
   if (Status s = egress.Load(); !s.ok()) {
     log::Error("serve.egress_failed", {{"error", s.error().detail}});
@@ -145,6 +204,25 @@ int RunServe(const Config& config) {
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
   ctx.egress = &egress;
   ctx.limiter = &limiter;
+  ctx.domains = &domains;
+  {
+    net::Resolver* r = check_resolver.get();
+    boost::asio::thread_pool* pool = &blocking;
+    // Answers continue on the blocking pool: a check ends with a store write.
+    ctx.lookup_txt = [r, pool](
+                         const std::string& name,
+                         std::function<void(bool, std::vector<std::string>, std::string)> done) {
+      r->ResolveTxt(name, [pool, done = std::move(done)](net::TxtResult res) {
+        boost::asio::post(*pool, [done, res = std::move(res)]() mutable {
+          bool ok = res.status == net::DnsStatus::kOk || res.status == net::DnsStatus::kNxDomain ||
+                    res.status == net::DnsStatus::kNoData;
+          done(ok, std::move(res.records), std::move(res.error));
+        });
+      });
+    };
+  }
+  auto checker = std::make_unique<DomainChecker>(domains, ctx.lookup_txt,
+                                                 config.domains.check_interval_seconds);
   if (resolver) {
     net::Resolver* r = resolver.get();
     ctx.resolve_mx = [r](const std::string& domain, std::function<void(MxAnswer)> done) {
@@ -177,10 +255,11 @@ int RunServe(const Config& config) {
   std::unique_ptr<SmtpSubmission> submission;
   if (!config.submission.listen.empty()) {
     DeliveryEngine* engine = delivery.get();
-    submission = std::make_unique<SmtpSubmission>(config, kv, tenants, &limiter, Clock::System(),
-                                                  [engine](const std::string& tenant) {
-                                                    if (engine) engine->NotifyTenant(tenant);
-                                                  });
+    submission =
+        std::make_unique<SmtpSubmission>(config, kv, tenants, &limiter, &domains, Clock::System(),
+                                         [engine](const std::string& tenant) {
+                                           if (engine) engine->NotifyTenant(tenant);
+                                         });
     Status s = submission->Start();
     if (!s.ok() && config.submission.listen == SubmissionConfig{}.listen &&
         s.error().detail.find("ermission denied") != std::string::npos) {
@@ -222,6 +301,8 @@ int RunServe(const Config& config) {
     if (submission) submission->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
     server.Wait();
   }
+  checker.reset();         // no new checks
+  check_resolver.reset();  // no more answers posted to the blocking pool
   blocking.join();
   // Transactions in flight get the grace time to end; what is not finished stays queued.
   if (delivery) {

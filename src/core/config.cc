@@ -270,6 +270,11 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
       f.Int("recover_seconds", &e.shaping.recover_seconds);
     });
   });
+  Section(root, "domains", [&](Reader& r) {
+    r.Bool("require_verified", &c.domains.require_verified);
+    r.Int("check_interval_seconds", &c.domains.check_interval_seconds);
+    r.Str("return_path_host", &c.domains.return_path_host);
+  });
   Section(root, "submission", [&](Reader& r) {
     SubmissionConfig& s = c.submission;
     r.Str("listen", &s.listen);
@@ -400,6 +405,9 @@ void ValidateConfig(const Config& c) {
     if (r.auth_user.empty() != r.auth_password.empty()) {
       throw ConfigError(where + ": auth_user and auth_password go together");
     }
+  }
+  if (c.domains.check_interval_seconds < 60) {
+    throw ConfigError("domains.check_interval_seconds must be at least 60");
   }
   const EgressConfig& e = c.egress;
   // Names and references are checked with the routing table (route/egress.cc), which the admin

@@ -166,6 +166,13 @@ struct SubmissionConfig {
   std::string hostname;       // name in the greeting; empty = the machine's host name
 };
 
+// Sending domains and DKIM.
+struct DomainsConfig {
+  bool require_verified = true;       // refuse mail from domains not registered and verified
+  int check_interval_seconds = 3600;  // re-check every domain's DNS records this often
+  std::string return_path_host;       // where the return-path domain's MX should point
+};
+
 struct Config {
   std::string data_dir = "./var";  // where the spool and state live
   HttpConfig http;
@@ -178,6 +185,7 @@ struct Config {
   DeliveryConfig delivery;
   SubmissionConfig submission;
   EgressConfig egress;
+  DomainsConfig domains;
 };
 
 std::string_view TlsPolicyName(TlsPolicy p);

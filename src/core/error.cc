@@ -37,6 +37,7 @@ constexpr CodeInfo kCodes[] = {
     {"bad_request", "Malformed HTTP request", 400},
     {"request_headers_too_large", "Request headers too large", 431},
     {"rate_limited", "Rate limited", 429},
+    {"domain_not_verified", "Sender domain not verified", 422},
 };
 static_assert(sizeof(kCodes) / sizeof(kCodes[0]) == static_cast<size_t>(kLastCode) + 1);
 

@@ -42,8 +42,9 @@ enum class Code : uint8_t {
   kBadRequest,            // not a well-formed HTTP request
   kHeadersTooLarge,       // request headers over the limit
   kRateLimited,           // the tenant's send rate or daily quota is used up; retry later
+  kDomainNotVerified,     // the sender's domain is not a verified sending domain of the tenant
 };
-inline constexpr Code kLastCode = Code::kRateLimited;
+inline constexpr Code kLastCode = Code::kDomainNotVerified;
 
 // The stable snake_case identifier of a code ("invalid_address").
 std::string_view CodeName(Code code);

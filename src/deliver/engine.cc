@@ -549,6 +549,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       Destination mx = routes.Mx(hosts);
       auto choice = egress.Choose(job.tenant, job.domain, hosts, mx.site);
       if (!choice.ok()) {
+        job.health_site = mx.site;  // named in the attempt
         // Every pool is quarantined (or pinned out) for this site: the mail waits, never bounces.
         FailJob(job, MakeReply(451, {4, 4, 5}, choice.error().detail), "");
         return;
@@ -699,8 +700,20 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         std::lock_guard lock(site->mu);
         while (!site->ready.Empty()) {
           *job = site->ready.Pop();
-          if (!self->Paused(job->tenant)) co_return true;
-          self->ReturnJob(*job);  // paused meanwhile: back to the queue untried
+          if (self->Paused(job->tenant)) {
+            self->ReturnJob(*job);  // paused meanwhile: back to the queue untried
+            continue;
+          }
+          if (!job->pool.empty() && self->egress.Health().Blocked(job->health_site, job->pool)) {
+            // Its pool was quarantined (or pinned out) for this site while the job waited: route
+            // it again, so the other pools of the rule take it.
+            job->pool.clear();
+            job->source.clear();
+            asio::post(self->io,
+                       [self, j = std::move(*job)]() mutable { self->Route(std::move(j)); });
+            continue;
+          }
+          co_return true;
         }
         if (self->stopping.load() || std::chrono::steady_clock::now() >= deadline) {
           co_return false;

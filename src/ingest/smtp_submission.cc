@@ -11,6 +11,7 @@
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "ingest/domains.h"
 #include "ingest/send_limits.h"
 #include "ingest/submission.h"
 #include "ingest/tenants.h"
@@ -34,6 +35,8 @@ smtp::ServerReply RefusalReply(const Error& e) {
       return {552, "5.3.4 " + e.detail};
     case Code::kOverloaded:
       return {451, "4.3.1 server busy, try again later"};
+    case Code::kDomainNotVerified:
+      return {550, "5.7.1 " + e.detail};
     case Code::kShuttingDown:
       return {421, "4.3.2 shutting down, try again later"};
     case Code::kStorage:
@@ -49,6 +52,7 @@ struct Shared {
   KvStore& kv;
   TenantService& tenants;
   SendLimiter* limiter;
+  const DomainService* domains;
   const Clock& clock;
   std::function<void(const std::string&)> on_accepted;
   Counter* accepted;
@@ -93,6 +97,10 @@ class SubmissionHandler final : public smtp::ServerHandler {
     auto prepared = PrepareMessage(v, tenant_, s_.config.limits, s_.clock, "");
     if (!prepared.ok()) co_return RefusalReply(prepared.error());
     prepared.value().envelope.source = "smtp";
+    if (s_.domains) {
+      Status signed_ok = s_.domains->SignPrepared(prepared.value());
+      if (!signed_ok.ok()) co_return RefusalReply(signed_ok.error());
+    }
     std::string id = prepared.value().envelope.id.ToString();
     WriteBatch batch;
     SendLimiter::Decision admitted;
@@ -149,10 +157,11 @@ struct SmtpSubmission::Impl {
 };
 
 SmtpSubmission::SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants,
-                               SendLimiter* limiter, const Clock& clock,
+                               SendLimiter* limiter, const DomainService* domains,
+                               const Clock& clock,
                                std::function<void(const std::string&)> on_accepted)
     : impl_(std::make_unique<Impl>(
-          Shared{config, kv, tenants, limiter, clock, std::move(on_accepted),
+          Shared{config, kv, tenants, limiter, domains, clock, std::move(on_accepted),
                  &Metrics::Global().GetCounter("mailplane_smtp_submissions_total",
                                                "Messages accepted over SMTP submission")})) {}
 

@@ -23,12 +23,15 @@ class Clock;
 class KvStore;
 class TenantService;
 class SendLimiter;
+class DomainService;
 
 class SmtpSubmission {
  public:
   // limiter (may be null) applies the tenants' send rates and quotas.
+  // domains (may be null) signs outgoing mail with the tenant's DKIM keys.
   SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants, SendLimiter* limiter,
-                 const Clock& clock, std::function<void(const std::string& tenant_id)> on_accepted);
+                 const DomainService* domains, const Clock& clock,
+                 std::function<void(const std::string& tenant_id)> on_accepted);
   ~SmtpSubmission();
   // Loads the TLS certificate, binds submission.listen and starts serving on its own threads.
   Status Start();

@@ -16,8 +16,8 @@ namespace {
 namespace json = boost::json;
 
 constexpr std::string_view kComposedFields[] = {
-    "from", "to",      "cc",          "bcc",  "reply_to", "subject", "text",
-    "html", "headers", "attachments", "tags", "metadata", "send_at", "raw"};
+    "from",    "to",          "cc",   "bcc",      "reply_to", "subject", "text",       "html",
+    "headers", "attachments", "tags", "metadata", "send_at",  "raw",     "unsubscribe"};
 
 // Headers composed from their own fields; setting them through headers{} is an error.
 constexpr std::string_view kReservedHeaders[] = {"from",
@@ -34,6 +34,27 @@ constexpr std::string_view kReservedHeaders[] = {"from",
                                                  "return-path",
                                                  "received",
                                                  "sender"};
+
+std::string UrlEncode(std::string_view s) {
+  static const char* kHex = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : s) {
+    if (std::isalnum(c) || c == '-' || c == '.' || c == '_' || c == '~' || c == '@') {
+      out.push_back(static_cast<char>(c));
+    } else {
+      out.push_back('%');
+      out.push_back(kHex[c >> 4]);
+      out.push_back(kHex[c & 15]);
+    }
+  }
+  return out;
+}
+
+void ReplaceAll(std::string& s, std::string_view from, std::string_view to) {
+  for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
+    s.replace(pos, from.size(), to);
+  }
+}
 
 bool IEquals(std::string_view a, std::string_view b) {
   return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
@@ -90,6 +111,22 @@ class Parser {
   Error TypeError(std::string_view field, std::string_view expected) const {
     return MakeError(Code::kInvalidType, std::string(field) + " must be " + std::string(expected),
                      std::string(field));
+  }
+
+  // unsubscribe: {url, mailto}; absent or null leaves out empty.
+  Status UnsubscribeField(const json::object& o, Unsubscribe* out) {
+    const json::value* v = o.if_contains("unsubscribe");
+    if (!v || v->is_null()) return Status::Ok();
+    if (!v->is_object()) return TypeError(Field("unsubscribe"), "an object {url, mailto}");
+    for (const auto& kv : v->get_object()) {
+      std::string f = Field("unsubscribe") + "." + std::string(kv.key());
+      if (kv.key() != "url" && kv.key() != "mailto") {
+        return MakeError(Code::kUnknownField, "unknown field " + f, f);
+      }
+      if (!kv.value().is_string()) return TypeError(f, "a string");
+      (kv.key() == "url" ? out->url : out->mailto) = std::string(kv.value().get_string());
+    }
+    return CheckUnsubscribe(*out, Field("unsubscribe"));
   }
 
   // A string field; absent or null leaves out untouched.
@@ -446,9 +483,43 @@ Status CheckRaw(std::string_view raw, const std::string& field) {
 
 }  // namespace
 
+Status CheckUnsubscribe(const Unsubscribe& u, std::string_view field) {
+  std::string f(field);
+  if (u.empty()) {
+    return MakeError(Code::kInvalidValue, f + " needs url (https) or mailto, or both", f);
+  }
+  if (!u.url.empty()) {
+    bool ok = u.url.rfind("https://", 0) == 0 && u.url.size() > 8 && u.url.size() <= 900;
+    for (unsigned char c : u.url) ok = ok && c > 32 && c < 127 && c != '<' && c != '>' && c != ',';
+    if (!ok) {
+      return MakeError(Code::kInvalidValue,
+                       f + ".url must be an https URL of at most 900 printable ASCII characters "
+                           "without spaces, '<', '>' or ',' (RFC 8058 one-click needs https)",
+                       f + ".url");
+    }
+  }
+  if (!u.mailto.empty()) {
+    std::string probe = u.mailto;
+    ReplaceAll(probe, "{recipient}", "r");
+    ReplaceAll(probe, "{message_id}", "m");
+    std::string_view addr = probe;
+    size_t q = addr.find('?');  // mailto:x@y?subject=... is allowed
+    auto parsed = ParseAddress(addr.substr(0, q), f + ".mailto");
+    bool ok = parsed.ok() && probe.size() <= 900;
+    for (unsigned char c : probe) ok = ok && c > 32 && c < 127 && c != '<' && c != '>' && c != ',';
+    if (!ok) {
+      return MakeError(Code::kInvalidValue,
+                       f + ".mailto must be an ASCII email address (optionally ?subject=...)",
+                       f + ".mailto");
+    }
+  }
+  return Status::Ok();
+}
+
 Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_view tenant_id,
                                        const LimitsConfig& limits, const Clock& clock,
-                                       std::string_view path) {
+                                       std::string_view path,
+                                       const Unsubscribe* tenant_unsubscribe) {
   Parser p(limits, path);
   if (!value.is_object()) {
     return p.TypeError(path.empty() ? std::string("(body)") : std::string(path), "a JSON object");
@@ -510,7 +581,8 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
   e.status = scheduled ? MessageStatus::kScheduled : MessageStatus::kQueued;
 
   if (raw_mode) {
-    for (std::string_view f : {"subject", "text", "html", "headers", "attachments", "reply_to"}) {
+    for (std::string_view f :
+         {"subject", "text", "html", "headers", "attachments", "reply_to", "unsubscribe"}) {
       if (o.contains(f) && !o.at(f).is_null()) {
         return MakeError(Code::kInvalidValue,
                          "raw cannot be combined with " + std::string(f) +
@@ -570,6 +642,14 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
     std::string user_message_id;
     s = p.Headers(o, &in, &user_message_id);
     if (!s.ok()) return s.error();
+    Unsubscribe unsubscribe;
+    s = p.UnsubscribeField(o, &unsubscribe);
+    if (!s.ok()) return s.error();
+    bool from_default = false;
+    if (unsubscribe.empty() && tenant_unsubscribe && !tenant_unsubscribe->empty()) {
+      unsubscribe = *tenant_unsubscribe;
+      from_default = true;
+    }
     s = p.Attachments(o, &in);
     if (!s.ok()) return s.error();
     if (!in.text && !in.html && in.attachments.empty()) {
@@ -580,6 +660,45 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
     std::transform(lower_id.begin(), lower_id.end(), lower_id.begin(), ::tolower);
     in.message_id = user_message_id.empty() ? lower_id + "@" + in.from.domain : user_message_id;
     in.date = FormatRfc5322Date(e.created_ms);
+    if (!unsubscribe.empty()) {
+      for (const auto& [name, unused] : in.headers) {
+        if (IEquals(name, "List-Unsubscribe") || IEquals(name, "List-Unsubscribe-Post")) {
+          return MakeError(Code::kInvalidValue,
+                           "List-Unsubscribe comes from the unsubscribe field (or the tenant's "
+                           "default); do not set it in headers as well",
+                           p.Field("headers"));
+        }
+      }
+      if (from_default) {
+        std::string lower_id = e.id.ToString();
+        std::transform(lower_id.begin(), lower_id.end(), lower_id.begin(), ::tolower);
+        bool one = in.to.size() + in.cc.size() + bcc.size() == 1;
+        for (std::string* t : {&unsubscribe.url, &unsubscribe.mailto}) {
+          if (t->find("{recipient}") != std::string::npos) {
+            if (!one) {
+              return MakeError(Code::kInvalidValue,
+                               "the tenant's default unsubscribe target names {recipient}, which "
+                               "needs a message with exactly one recipient (or give unsubscribe)",
+                               p.Field("to"));
+            }
+            const Mailbox& m = !in.to.empty() ? in.to[0] : !in.cc.empty() ? in.cc[0] : bcc[0];
+            ReplaceAll(*t, "{recipient}", UrlEncode(m.Address()));
+          }
+          ReplaceAll(*t, "{message_id}", lower_id);
+        }
+      }
+      std::string value;
+      if (!unsubscribe.mailto.empty()) value += "<mailto:" + unsubscribe.mailto + ">";
+      if (!unsubscribe.url.empty()) {
+        if (!value.empty()) value += ", ";
+        value += "<" + unsubscribe.url + ">";
+      }
+      in.headers.emplace_back("List-Unsubscribe", value);
+      // One click (RFC 8058) needs the https URL; a mailto alone is the older RFC 2369 form.
+      if (!unsubscribe.url.empty()) {
+        in.headers.emplace_back("List-Unsubscribe-Post", "List-Unsubscribe=One-Click");
+      }
+    }
     in.boundary_seed = e.id.ToString();
     e.subject = in.subject;
     e.message_id = in.message_id;

@@ -32,8 +32,21 @@ struct PreparedMessage {
 
 // path is the JSON path of the object ("" for a single message, "messages[3]" in a batch); field
 // names in errors are prefixed with it.
+// A one-click unsubscribe target (RFC 8058): an https URL and/or a mailto address. In a tenant's
+// default, "{message_id}" and "{recipient}" (URL-encoded; messages with one recipient only) are
+// replaced.
+struct Unsubscribe {
+  std::string url;     // "https://..."
+  std::string mailto;  // an address ("unsubscribe@example.com")
+  bool empty() const { return url.empty() && mailto.empty(); }
+};
+// Checks an unsubscribe target; field names the JSON path in errors.
+Status CheckUnsubscribe(const Unsubscribe& u, std::string_view field);
+
+// tenant_unsubscribe: the tenant's default, used when the message has no unsubscribe field.
 Result<PreparedMessage> PrepareMessage(const boost::json::value& message,
                                        std::string_view tenant_id, const LimitsConfig& limits,
-                                       const Clock& clock, std::string_view path);
+                                       const Clock& clock, std::string_view path,
+                                       const Unsubscribe* tenant_unsubscribe = nullptr);
 
 }  // namespace mp

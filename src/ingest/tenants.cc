@@ -151,6 +151,22 @@ Result<TenantRecord> TenantService::SetLimits(std::string_view tenant_id,
   return Update(tenant_id, [&limits](TenantRecord& t) { t.limits = limits; });
 }
 
+Result<TenantRecord> TenantService::SetUnsubscribe(std::string_view tenant_id, std::string url,
+                                                   std::string mailto) {
+  return Update(tenant_id, [&url, &mailto](TenantRecord& t) {
+    t.unsubscribe_url = std::move(url);
+    t.unsubscribe_mailto = std::move(mailto);
+  });
+}
+
+std::pair<std::string, std::string> TenantService::UnsubscribeDefault(
+    std::string_view tenant_id) const {
+  std::shared_lock lock(mu_);
+  auto it = tenants_.find(std::string(tenant_id));
+  if (it == tenants_.end()) return {};
+  return {it->second.unsubscribe_url, it->second.unsubscribe_mailto};
+}
+
 TenantService::Sched TenantService::Scheduling(std::string_view tenant_id) const {
   std::shared_lock lock(mu_);
   auto it = tenants_.find(std::string(tenant_id));

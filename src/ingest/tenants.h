@@ -44,6 +44,10 @@ class TenantService {
   Result<TenantRecord> SetDisabled(std::string_view tenant_id, bool disabled);
   Result<TenantRecord> SetPaused(std::string_view tenant_id, bool paused);
   Result<TenantRecord> SetLimits(std::string_view tenant_id, const TenantLimits& limits);
+  Result<TenantRecord> SetUnsubscribe(std::string_view tenant_id, std::string url,
+                                      std::string mailto);
+  // The tenant's default unsubscribe target (empty when none).
+  std::pair<std::string, std::string> UnsubscribeDefault(std::string_view tenant_id) const;
   // What scheduling needs, without copying the record (hot path): weight and paused.
   struct Sched {
     int weight = 1;

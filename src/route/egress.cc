@@ -428,7 +428,7 @@ EgressTable::Match EgressTable::Resolve(std::string_view tenant, std::string_vie
   std::string best_why;
   for (const auto& [id, r] : rules) {
     int tenant_rank;
-    if (r.tenant == tenant) {
+    if (r.tenant == tenant && tenant != "*") {
       tenant_rank = 0;
     } else if (r.tenant == "*") {
       tenant_rank = 1;

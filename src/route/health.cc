@@ -101,8 +101,9 @@ void PoolHealth::Transition(const std::string& site, const std::string& pool, En
                  std::string(HealthStateName(to)),
                  std::move(reason)};
   e.state = to;
-  log::Warn("egress.pool_" + ev.to,
-            {{"site", site}, {"pool", pool}, {"from", ev.from}, {"reason", ev.reason}});
+  log::Write(to == HealthState::kQuarantined ? log::Level::kWarn : log::Level::kInfo,
+             "egress.pool_" + ev.to,
+             {{"site", site}, {"pool", pool}, {"from", ev.from}, {"reason", ev.reason}});
   Metrics::Global()
       .GetCounter("mailplane_pool_transitions_total",
                   "Pool health transitions per pool and new state", {{"pool", pool}, {"to", ev.to}})
@@ -128,9 +129,17 @@ void PoolHealth::Advance(const std::string& site, const std::string& pool, Entry
 
 void PoolHealth::Record(const std::string& site, const std::string& pool, OutcomeClass outcome,
                         std::string_view detail) {
-  if (outcome == OutcomeClass::kNeutral) return;
-  bool bad = outcome == OutcomeClass::kBad;
   std::lock_guard lock(mu_);
+  if (outcome == OutcomeClass::kNeutral) {
+    // A probe that says nothing (a DNS failure, a local error) gives its slot back.
+    auto it = entries_.find({site, pool});
+    if (it != entries_.end() && it->second.state == HealthState::kProbing &&
+        it->second.probes_sent > it->second.probes_ok) {
+      --it->second.probes_sent;
+    }
+    return;
+  }
+  bool bad = outcome == OutcomeClass::kBad;
   Entry& e = Get(site, pool);
   int64_t now = clock_.NowMs();
   Advance(site, pool, e, now);
@@ -165,6 +174,16 @@ void PoolHealth::Record(const std::string& site, const std::string& pool, Outcom
                std::to_string(e.bad) + " of " + std::to_string(total) +
                    " outcomes bad, last: " + std::string(detail.substr(0, 200)));
   }
+}
+
+bool PoolHealth::Blocked(const std::string& site, const std::string& pool) {
+  std::lock_guard lock(mu_);
+  Pin pin = PinLocked(site, pool);
+  if (pin != Pin::kAuto) return pin == Pin::kOut;
+  auto it = entries_.find({site, pool});
+  if (it == entries_.end()) return false;
+  Advance(site, pool, it->second, clock_.NowMs());
+  return it->second.state == HealthState::kQuarantined;
 }
 
 bool PoolHealth::Eligible(const std::string& site, const std::string& pool) {

@@ -61,6 +61,9 @@ class PoolHealth {
   // reserves it once chosen.
   bool Eligible(const std::string& site, const std::string& pool);
   void Take(const std::string& site, const std::string& pool);
+  // Whether mail already routed through the pool must not go out now (quarantined or pinned
+  // out): a job waiting at a site checks this before it is sent.
+  bool Blocked(const std::string& site, const std::string& pool);
 
   // site "*" pins for every site. kAuto removes the pin.
   void SetPin(const std::string& site, const std::string& pool, Pin pin);

@@ -139,18 +139,22 @@ void AdaptiveRate::OnThrottle(int64_t now_ms) {
     connections_ = limits_.max_connections;
   }
   // Several replies of one burst (every connection hears it at once) count once a second.
-  if (throttled_ && now_ms - last_change_ms_ < 1000) return;
+  if (throttled_ && now_ms - last_decrease_ms_ < 1000) {
+    recover_ms_ = now_ms;  // but recovery starts over
+    return;
+  }
   throttled_ = true;
   rate_ = std::max(config_.min_rate, current * config_.decrease);
   connections_ = std::max(1, connections_ / 2);
-  last_change_ms_ = now_ms;
+  last_decrease_ms_ = now_ms;
+  recover_ms_ = now_ms;
 }
 
 void AdaptiveRate::Recover(int64_t now_ms) {
   if (!throttled_) return;
   int64_t step_ms = int64_t{config_.recover_seconds} * 1000;
-  while (throttled_ && now_ms - last_change_ms_ >= step_ms) {
-    last_change_ms_ += step_ms;
+  while (throttled_ && now_ms - recover_ms_ >= step_ms) {
+    recover_ms_ += step_ms;
     rate_ += std::max(0.1, ceiling_ / 20);
     connections_ = std::min(limits_.max_connections, connections_ + 1);
     if (rate_ >= ceiling_ && connections_ >= limits_.max_connections) throttled_ = false;

@@ -82,7 +82,8 @@ class AdaptiveRate {
   double rate_ = 0;     // while throttled
   double ceiling_ = 0;  // the rate recovery climbs back to
   int connections_ = 0;
-  int64_t last_change_ms_ = 0;
+  int64_t last_decrease_ms_ = 0;  // one decrease a second: a burst of replies counts once
+  int64_t recover_ms_ = 0;        // the recovery clock: a step every recover_seconds from here
   // Observed send rate: messages in the current and the previous second.
   int64_t second_ = 0;
   int sent_this_ = 0, sent_prev_ = 0;

@@ -49,6 +49,42 @@ std::string QueueKey(const std::string& tenant_id, int64_t due_ms, const Message
   return k;
 }
 
+bool ParseQueueKey(std::string_view key, std::string* tenant_id, int64_t* due_ms, MessageId* id) {
+  size_t nul = key.find('\0');
+  if (nul == std::string_view::npos || nul == 0 || key.size() != nul + 1 + 24) return false;
+  auto parsed = MessageId::FromRaw(key.substr(nul + 9));
+  if (!parsed) return false;
+  tenant_id->assign(key.substr(0, nul));
+  *due_ms = static_cast<int64_t>(ReadU64BE(key.substr(nul + 1, 8)));
+  *id = *parsed;
+  return true;
+}
+
+std::string HeldKeyPrefix(const std::string& tenant_id) {
+  std::string k;
+  k.reserve(kHeldKeyPrefix.size() + tenant_id.size() + 17);
+  k.append(kHeldKeyPrefix).append(tenant_id).push_back('\0');
+  return k;
+}
+
+std::string HeldKey(const std::string& tenant_id, const MessageId& id) {
+  std::string k = HeldKeyPrefix(tenant_id);
+  k.append(id.Raw());
+  return k;
+}
+
+bool ParseHeldKey(std::string_view key, std::string* tenant_id, MessageId* id) {
+  if (key.substr(0, kHeldKeyPrefix.size()) != kHeldKeyPrefix) return false;
+  key.remove_prefix(kHeldKeyPrefix.size());
+  size_t nul = key.find('\0');
+  if (nul == std::string_view::npos || nul == 0 || key.size() != nul + 1 + 16) return false;
+  auto parsed = MessageId::FromRaw(key.substr(nul + 1));
+  if (!parsed) return false;
+  tenant_id->assign(key.substr(0, nul));
+  *id = *parsed;
+  return true;
+}
+
 std::string EncodeEnvelope(const Envelope& e) {
   json::object o;
   o["id"] = e.id.ToString();
@@ -95,6 +131,7 @@ std::string EncodeEnvelope(const Envelope& e) {
   o["tags"] = std::move(tags);
   o["metadata"] = e.metadata_json;
   o["source"] = e.source;
+  if (e.held) o["held"] = true;  // only when set: records of messages never held are unchanged
   std::string out(1, kEnvelopeFormatV1);
   out += json::serialize(o);
   return out;
@@ -159,6 +196,7 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
     for (const json::value& t : o.at("tags").as_array()) e.tags.emplace_back(t.as_string());
     e.metadata_json = o.at("metadata").as_string();
     e.source = o.at("source").as_string();
+    if (const json::value* h = o.if_contains("held")) e.held = h->as_bool();
     return e;
   } catch (const std::exception&) {
     // Boost.JSON accessors throw on a wrong shape; a corrupt record reads as absent.
@@ -172,9 +210,39 @@ void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
   batch.Put(Column::kQueue, QueueKey(e.tenant_id, e.send_at_ms, e.id), {});
 }
 
-void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_queue) {
+void AddEnvelopeUpdate(WriteBatch& batch, Envelope& e, bool remove_from_queue) {
+  if (remove_from_queue && e.held) {
+    // A held message has no queue entry; it leaves the held index instead.
+    e.held = false;
+    batch.Delete(Column::kState, HeldKey(e.tenant_id, e.id));
+    remove_from_queue = false;
+  }
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(e.tenant_id, QueueDue(e), e.id));
+}
+
+void AddHold(WriteBatch& batch, Envelope& e) {
+  batch.Delete(Column::kQueue, QueueKey(e.tenant_id, QueueDue(e), e.id));
+  e.held = true;
+  e.due_ms = 0;
+  batch.Put(Column::kState, HeldKey(e.tenant_id, e.id), {});
+  batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
+}
+
+void AddRelease(WriteBatch& batch, Envelope& e, int64_t due_ms) {
+  batch.Delete(Column::kState, HeldKey(e.tenant_id, e.id));
+  e.held = false;
+  bool pending = AnyPending(e);
+  if (pending) e.due_ms = due_ms;
+  batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
+  if (pending) batch.Put(Column::kQueue, QueueKey(e.tenant_id, due_ms, e.id), {});
+}
+
+bool AnyPending(const Envelope& e) {
+  for (const RecipientRecord& r : e.recipients) {
+    if (r.Pending()) return true;
+  }
+  return false;
 }
 
 void AddQueueMove(WriteBatch& batch, Envelope& e, int64_t from_due_ms, int64_t next_due_ms) {
@@ -231,6 +299,88 @@ Result<std::optional<Envelope>> ReadEnvelope(KvStore& kv, const MessageId& id) {
 
 Result<std::optional<std::string>> ReadBody(KvStore& kv, const MessageId& id) {
   return kv.Get(Column::kBody, EnvelopeKey(id));
+}
+
+IndexWalk::IndexWalk(KvStore& kv, std::string tenant_id, bool queue, bool held)
+    : kv_(kv), tenant_(std::move(tenant_id)), queue_(queue), held_(held) {
+  phase_ = queue_ ? kQueue : held_ ? kHeld : kDone;
+  from_ = Start(phase_);
+}
+
+std::string IndexWalk::Start(Phase p) const {
+  if (p == kQueue) return tenant_.empty() ? std::string() : QueueKeyPrefix(tenant_);
+  if (p == kHeld) return tenant_.empty() ? std::string(kHeldKeyPrefix) : HeldKeyPrefix(tenant_);
+  return {};
+}
+
+std::string IndexWalk::End(Phase p) const {
+  // A tenant's keys end before tenant + 0x01 (due times and ids follow its NUL); tenant ids are
+  // printable ASCII, so every queue key sorts before 0xff.
+  if (p == kQueue) return tenant_.empty() ? std::string(4, '\xff') : tenant_ + '\x01';
+  std::string end = tenant_.empty() ? std::string(kHeldKeyPrefix) : HeldKeyPrefix(tenant_);
+  ++end.back();
+  return end;
+}
+
+std::string IndexWalk::Cursor() const {
+  return std::string(1, phase_ == kQueue ? 'q' : 'h') + HexEncode(from_);
+}
+
+bool IndexWalk::Resume(std::string_view cursor) {
+  auto hex = [](char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    return -1;
+  };
+  if (cursor.empty() || cursor.size() > 1025 || cursor.size() % 2 == 0) return false;
+  Phase p = cursor[0] == 'q' ? kQueue : cursor[0] == 'h' ? kHeld : kDone;
+  if (p == kDone || (p == kQueue && !queue_) || (p == kHeld && !held_)) return false;
+  std::string key;
+  for (size_t i = 1; i + 1 < cursor.size(); i += 2) {
+    int hi = hex(cursor[i]), lo = hex(cursor[i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    key.push_back(static_cast<char>(hi * 16 + lo));
+  }
+  phase_ = p;
+  from_ = std::max(key, Start(p));
+  return true;
+}
+
+Result<std::vector<IndexEntry>> IndexWalk::Next(size_t n) {
+  std::vector<IndexEntry> out;
+  while (phase_ != kDone && out.size() < n) {
+    Column column = phase_ == kQueue ? Column::kQueue : Column::kState;
+    Status s =
+        kv_.ScanRange(column, from_, End(phase_), [&](std::string_view key, std::string_view) {
+          from_.assign(key);
+          from_.push_back('\0');
+          IndexEntry e;
+          bool ok = phase_ == kQueue ? ParseQueueKey(key, &e.tenant_id, &e.due_ms, &e.id)
+                                     : ParseHeldKey(key, &e.tenant_id, &e.id);
+          if (ok) {
+            e.held = phase_ == kHeld;
+            out.push_back(std::move(e));
+          }
+          return out.size() < n;
+        });
+    if (!s.ok()) return s.error();
+    if (out.size() < n) {  // this range is exhausted
+      phase_ = phase_ == kQueue && held_ ? kHeld : kDone;
+      from_ = Start(phase_);
+    }
+  }
+  return out;
+}
+
+Result<std::optional<Envelope>> ReadIndexed(KvStore& kv, const IndexEntry& entry) {
+  auto r = ReadEnvelope(kv, entry.id);
+  if (!r.ok()) return r.error();
+  const std::optional<Envelope>& e = r.value();
+  if (!e || e->tenant_id != entry.tenant_id || e->held != entry.held || !AnyPending(*e) ||
+      (!entry.held && QueueDue(*e) != entry.due_ms)) {
+    return std::optional<Envelope>();
+  }
+  return r;
 }
 
 }  // namespace mp

@@ -1,13 +1,16 @@
-// Spool records: a message's envelope (with per-recipient state), its body, and its entry in the
-// due-time queue index. Layouts: docs/formats/spool.md.
+// Spool records: a message's envelope (with per-recipient state), its body, its entry in the
+// due-time queue index, and, while an operator holds it, its entry in the held index. Layouts:
+// docs/formats/spool.md.
 //
 // A new message is written as one batch (envelope + body + queue entry, plus whatever the caller
-// adds, e.g. an idempotency record), so it is on disk whole or not at all.
+// adds, e.g. an idempotency record), so it is on disk whole or not at all. A message with
+// recipients pending has exactly one of a queue entry or (held) a held-index entry.
 #pragma once
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "core/error.h"
@@ -85,6 +88,9 @@ struct Envelope {
   std::vector<std::string> tags;
   std::string metadata_json;  // JSON object text, "{}" if none
   std::string source;         // "http" or "smtp"
+  // Held by an operator (admin API): no queue entry, so it is never delivered until released;
+  // its recipients keep their states. While held, due_ms is 0 (see AddHold).
+  bool held = false;
 };
 
 std::string EncodeEnvelope(const Envelope& e);
@@ -95,22 +101,84 @@ std::string EnvelopeKey(const MessageId& id);
 // tenant's entries are a range ordered by due time.
 std::string QueueKeyPrefix(const std::string& tenant_id);
 std::string QueueKey(const std::string& tenant_id, int64_t due_ms, const MessageId& id);
+// Splits a queue key into its parts; false for a key of another shape.
+bool ParseQueueKey(std::string_view key, std::string* tenant_id, int64_t* due_ms, MessageId* id);
+
+// Held index (column state): "held/", tenant id, NUL, message id (16 bytes); empty value. It lets
+// the admin API find held messages (which have no queue entry) without reading every envelope.
+inline constexpr std::string_view kHeldKeyPrefix = "held/";
+std::string HeldKeyPrefix(const std::string& tenant_id);  // "held/" + tenant id + NUL
+std::string HeldKey(const std::string& tenant_id, const MessageId& id);
+bool ParseHeldKey(std::string_view key, std::string* tenant_id, MessageId* id);
 
 // Adds a new message (envelope, body, queue entry) to batch.
 void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body);
 // The time of the message's current queue entry.
 inline int64_t QueueDue(const Envelope& e) { return e.due_ms >= 0 ? e.due_ms : e.send_at_ms; }
-// Adds an envelope update; if the message leaves the queue, removes its queue entry.
-void AddEnvelopeUpdate(WriteBatch& batch, const Envelope& e, bool remove_from_queue);
+// Adds an envelope update; if the message leaves the queue, removes its queue entry (for a held
+// message: its held-index entry, and clears held).
+void AddEnvelopeUpdate(WriteBatch& batch, Envelope& e, bool remove_from_queue);
 // The end of a delivery round: writes the envelope and moves the message's queue entry from
 // from_due_ms to next_due_ms (setting e.due_ms), or deletes it when next_due_ms is -1 (nothing
 // pending). Idempotent, so a failed batch can be built again and retried.
 void AddQueueMove(WriteBatch& batch, Envelope& e, int64_t from_due_ms, int64_t next_due_ms);
+// Holds a message that is in the queue: deletes its queue entry (at QueueDue), puts its held-index
+// entry, and writes the envelope with held set and due_ms 0. A queue entry read before the hold
+// then never matches the envelope's QueueDue, so a scanner that found it just before treats it
+// as stale instead of delivering a held message.
+void AddHold(WriteBatch& batch, Envelope& e);
+// Releases a held message: deletes its held-index entry, clears held and, if a recipient is still
+// pending, puts its queue entry at due_ms (setting e.due_ms).
+void AddRelease(WriteBatch& batch, Envelope& e, int64_t due_ms);
+// Whether any recipient is still to be delivered.
+bool AnyPending(const Envelope& e);
 // Derives the message status from its recipients (delivered, bounced, partially delivered,
 // canceled, deferred or queued).
 MessageStatus DeriveStatus(const Envelope& e);
 
 Result<std::optional<Envelope>> ReadEnvelope(KvStore& kv, const MessageId& id);
+
+// An entry of the queue index or of the held index.
+struct IndexEntry {
+  MessageId id;
+  std::string tenant_id;
+  bool held = false;   // an entry of the held index
+  int64_t due_ms = 0;  // queue entries: the entry's due time
+};
+
+// Walks the queue index and/or the held index of one tenant (or of every tenant, "") in key
+// order: queue entries (by tenant, then due time) first, then held ones (by tenant, then id).
+// Holds no iterator between calls, so the caller may write in between; entries written behind
+// the walk's position are not met.
+// Thread-safety: one thread at a time.
+class IndexWalk {
+ public:
+  IndexWalk(KvStore& kv, std::string tenant_id, bool queue, bool held);
+  // Up to n more entries; fewer only at the end.
+  Result<std::vector<IndexEntry>> Next(size_t n);
+  bool done() const { return phase_ == kDone; }
+  // Where the walk is, as text ("q" or "h" and the hex of the next key), for Resume.
+  std::string Cursor() const;
+  // Continues from a Cursor() of a walk of the same indexes. A position outside this walk's
+  // ranges is clamped into them, so a cursor never reaches other keys. False: not a cursor.
+  bool Resume(std::string_view cursor);
+
+ private:
+  enum Phase { kQueue, kHeld, kDone };
+  std::string Start(Phase p) const;
+  std::string End(Phase p) const;
+
+  KvStore& kv_;
+  std::string tenant_;
+  bool queue_, held_;
+  Phase phase_;
+  std::string from_;  // the next key to look at
+};
+
+// The envelope an index entry stands for, if the entry is current: the message exists, belongs
+// to the entry's tenant, is in that index (at that due time) and has a recipient pending. Stale
+// entries (the engine deletes them lazily) read as nullopt.
+Result<std::optional<Envelope>> ReadIndexed(KvStore& kv, const IndexEntry& entry);
 Result<std::optional<std::string>> ReadBody(KvStore& kv, const MessageId& id);
 
 }  // namespace mp

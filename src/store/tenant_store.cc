@@ -51,6 +51,9 @@ std::string EncodeTenant(const TenantRecord& t) {
   }
   o["keys"] = std::move(keys);
   o["paused"] = t.paused;
+  if (!t.unsubscribe_url.empty() || !t.unsubscribe_mailto.empty()) {
+    o["unsubscribe"] = json::object{{"url", t.unsubscribe_url}, {"mailto", t.unsubscribe_mailto}};
+  }
   o["limits"] = json::object{{"weight", t.limits.weight},
                              {"rate", t.limits.rate},
                              {"burst", t.limits.burst},
@@ -83,6 +86,10 @@ std::optional<TenantRecord> DecodeTenant(std::string_view data) {
     }
     // Records written before tenant limits have neither field.
     if (const json::value* p = o.if_contains("paused")) t.paused = p->as_bool();
+    if (const json::value* u = o.if_contains("unsubscribe")) {
+      t.unsubscribe_url = u->as_object().at("url").as_string();
+      t.unsubscribe_mailto = u->as_object().at("mailto").as_string();
+    }
     if (const json::value* l = o.if_contains("limits")) {
       const json::object& lo = l->as_object();
       t.limits.weight = lo.at("weight").to_number<int>();

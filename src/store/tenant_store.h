@@ -38,6 +38,9 @@ struct TenantRecord {
   std::vector<ApiKeyRecord> keys;
   bool paused = false;  // sending paused by an operator: mail is accepted and waits
   TenantLimits limits;
+  // Default one-click unsubscribe target for messages without one (RFC 8058); may hold
+  // {message_id} and {recipient}.
+  std::string unsubscribe_url, unsubscribe_mailto;
 };
 
 std::string EncodeTenant(const TenantRecord& t);

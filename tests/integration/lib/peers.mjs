@@ -460,7 +460,8 @@ function checkName(n) {
 // records of another type). Names outside all of those get REFUSED. Records have TTL `ttl` (0).
 // Returns {address, port, server ('127.0.0.1:PORT', for Resolver.setServers), pid, dir, args,
 // logs() (dnsmasq's query log), queries() ([{type, name}] asked so far), stop()}.
-export async function startDns({ records = {}, zones = [], ttl = 0, timeoutMs = 5000 } = {}) {
+// port: listen on this port (to restart a DNS server with new records where a server expects it).
+export async function startDns({ records = {}, zones = [], ttl = 0, timeoutMs = 5000, port: fixedPort } = {}) {
   const dir = makeTempDir('mailplane-dns-');
   const upstreams = [];
   const zoneNames = ['test', ...zones.map(checkName)];
@@ -508,7 +509,7 @@ export async function startDns({ records = {}, zones = [], ttl = 0, timeoutMs = 
 
   let lastError = null;
   for (let attempt = 0; attempt < 4; attempt++) {
-    const port = await freePort('127.0.0.1', { udp: true });
+    const port = fixedPort ?? await freePort('127.0.0.1', { udp: true });
     const args = [
       '--keep-in-foreground',
       '--conf-file=/dev/null',

@@ -72,6 +72,9 @@ export class Server {
       config = `[delivery]\nenabled = false\n` + config;
     }
     if (!/^\[submission\]/m.test(config)) config = `[submission]\nlisten = ""\n` + config;
+    // Sending domains are not required unless a test says so (production refuses mail from
+    // unverified domains by default).
+    if (!/^\[domains\]/m.test(config)) config = `[domains]\nrequire_verified = false\n` + config;
     if (opts.adminToken) {
       const token = typeof opts.adminToken === 'string' ? opts.adminToken : ADMIN_TOKEN;
       this.adminToken = token;
