@@ -49,15 +49,16 @@ TOML
       curl -sf -H "Authorization: Bearer $key" -H 'Content-Type: application/json' \
         -d '{"domain":"send.bench.test"}' "http://127.0.0.1:$port/v1/domains" > "$work/domain.json"
       # Publish the DKIM records: dnsmasq again on the same port, with the TXT records added
-      # (strings of at most 255 octets, as a DKIM RSA key needs).
+      # (as raw RDATA: strings of at most 255 octets, as a DKIM RSA key needs).
       mapfile -t txt < <(python3 - "$work/domain.json" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
 for r in d["dns_records"]:
     if r["type"] == "TXT" and r["purpose"].startswith("DKIM"):
-        v = r["value"]
-        parts = [v[i:i + 255] for i in range(0, len(v), 255)]
-        print("--txt-record=" + r["name"] + "," + ",".join('"%s"' % p for p in parts))
+        v = r["value"].encode()
+        # The TXT RDATA in hex: character strings of at most 255 octets, each length-prefixed.
+        rdata = b"".join(bytes([len(v[i:i + 255])]) + v[i:i + 255] for i in range(0, len(v), 255))
+        print("--dns-rr=" + r["name"] + ",16," + rdata.hex())
 PY
 )
       kill -TERM "$dns_pid"; wait "$dns_pid" 2>/dev/null || true
@@ -65,7 +66,7 @@ PY
       dns_pid=${pids[-1]}
       verified=$(curl -sf -X POST -H "Authorization: Bearer $key" \
         "http://127.0.0.1:$port/v1/domains/send.bench.test/verify" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verified"])')
-      [ "$verified" = True ] || { echo "the bench domain did not verify"; exit 1; }
+      [ "$verified" = True ] || { echo "the bench domain did not verify"; curl -s -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/domains/send.bench.test"; cat "$work/dns.log"; exit 1; }
     fi
     python3 - "$work" "$size" <<'PY'
 import json, sys

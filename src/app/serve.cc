@@ -199,7 +199,9 @@ int RunServe(const Config& config) {
     });
   }
 
-  boost::asio::thread_pool blocking(1);
+  // Admin changes and checks (store writes, queue scans): two threads, so one long queue scan does
+  // not hold up every other admin change.
+  boost::asio::thread_pool blocking(2);
   std::atomic<bool> draining{false};
   ApiContext ctx{config, kv, tenants, idempotency, Clock::System(), blocking, draining};
   ctx.egress = &egress;

@@ -481,6 +481,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       Release(raw);
       return;
     }
+    if (read.value() && read.value()->held) {
+      // Held by an operator after the scan saw its entry: leave it (release puts it back).
+      Release(raw);
+      return;
+    }
     if (!read.value() || QueueDue(*read.value()) != due) {
       // A queue entry without its message, or left behind by an older due time: drop it.
       WriteBatch b;
@@ -523,6 +528,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
 
   void Route(Job job) {
     if (auto relay = routes.Relay(job.domain)) {
+      job.health_site = relay->site;  // named in the attempts (no pool: static route)
       Enqueue(*relay, std::move(job));
       return;
     }
