@@ -24,7 +24,6 @@ dns_port=$(free_udp_port)
 mapfile -t dns_records < <(ten_domains)
 start_dns "$dns_port" "${dns_records[@]}"
 dns_pid=${pids[-1]}
-sink_count() { tail -n 1 "$work/sink.out" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p'; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); date: $(date -u +%F)"
 results=()
@@ -68,36 +67,12 @@ PY
         "http://127.0.0.1:$port/v1/domains/send.bench.test/verify" | python3 -c 'import json,sys; print(json.load(sys.stdin)["verified"])')
       [ "$verified" = True ] || { echo "the bench domain did not verify"; curl -s -H "Authorization: Bearer $key" "http://127.0.0.1:$port/v1/domains/send.bench.test"; cat "$work/dns.log"; exit 1; }
     fi
-    python3 - "$work" "$size" <<'PY'
-import json, sys
-size = int(sys.argv[2])
-text = ("The quick brown fox jumps over the lazy dog. " * (size // 45 + 1))[:max(100, size - 450)]
-msgs = [{"from": "bench@send.bench.test", "to": f"rcpt{i}@d{i % 10}.bench.test", "subject": f"bench {i}", "text": text} for i in range(100)]
-open(sys.argv[1] + "/batch.json", "w").write(json.dumps({"messages": msgs}))
-PY
-    cat > "$work/post.lua" <<LUA
-local f = io.open("$work/batch.json"); local body = f:read("*a"); f:close()
-wrk.method = "POST"; wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $key"
-local bad = 0
-function response(status) if status ~= 202 then bad = bad + 1 end end
-function done(summary, latency, requests)
-  io.write(string.format("SUBMITTED count=%d seconds=%.2f rate=%.0f errors=%d\n",
-    (summary.requests - bad) * 100, summary.duration / 1e6,
-    (summary.requests - bad) * 100 / (summary.duration / 1e6), bad))
-end
-LUA
+    write_batch "$size" bench@send.bench.test
     before=$(sink_count); before=${before:-0}
     t0=$(date +%s.%N)
-    sub=$(wrk -t1 -c"$CONC" -d"${SECS}s" --timeout 30s -s "$work/post.lua" "http://127.0.0.1:$port/v1/messages/batch" | grep SUBMITTED)
+    sub=$(wrk_post "$key" "$SECS" "$CONC")
     count=$(echo "$sub" | sed -n 's/.*count=\([0-9]*\).*/\1/p')
-    while :; do
-      got=$(sink_count); got=${got:-0}
-      [ $((got - before)) -ge "$count" ] && break
-      if [ "$(echo "$(date +%s.%N) - $t0 > 600" | bc)" = 1 ]; then echo "timeout: $((got - before)) of $count"; break; fi
-      sleep 0.05
-    done
+    wait_sink "$count" "$before" "$t0"
     t1=$(date +%s.%N)
     kill -TERM "$server_pid"; wait "$server_pid" || true
     e2e=$(python3 -c "print(f'{$count / ($t1 - $t0):.0f}')")

@@ -28,7 +28,6 @@ dns_port=$(free_udp_port)
 mapfile -t dns_records < <(ten_domains)
 start_dns "$dns_port" "${dns_records[@]}"
 
-sink_count() { tail -n 1 "$work/sink.out" | sed -n 's/.*"messages":\([0-9]*\).*/\1/p'; }
 
 echo "machine: $(nproc) cores, $(free -g | awk '/Mem:/{print $2}') GiB, $(uname -r); date: $(date -u +%F)"
 # The sink's own capacity, so that the end-to-end figures measure mailplane and not the sink:
@@ -65,39 +64,14 @@ TOML
   if [ "${E2E_LOADER:-wrk}" = wrk ] && command -v wrk >/dev/null; then
     # wrk (C, one thread) posts the same batch of 100 messages (to rcpt0..99 over the 10 domains)
     # for a fixed time; every accepted message is delivered, so the count is what was accepted.
-    python3 - "$work" "$size" <<'PY'
-import json, sys
-size = int(sys.argv[2])
-text = ("The quick brown fox jumps over the lazy dog. " * (size // 45 + 1))[:max(100, size - 450)]
-msgs = [{"from": "bench@example.com", "to": f"rcpt{i}@d{i % 10}.bench.test", "subject": f"bench {i}", "text": text} for i in range(100)]
-open(sys.argv[1] + "/batch.json", "w").write(json.dumps({"messages": msgs}))
-PY
-    cat > "$work/post.lua" <<LUA
-local f = io.open("$work/batch.json"); local body = f:read("*a"); f:close()
-wrk.method = "POST"; wrk.body = body
-wrk.headers["Content-Type"] = "application/json"
-wrk.headers["Authorization"] = "Bearer $key"
-local bad = 0
-function response(status) if status ~= 202 then bad = bad + 1 end end
-function done(summary, latency, requests)
-  io.write(string.format("SUBMITTED count=%d seconds=%.2f rate=%.0f errors=%d\n",
-    (summary.requests - bad) * 100, summary.duration / 1e6,
-    (summary.requests - bad) * 100 / (summary.duration / 1e6), bad))
-end
-LUA
+    write_batch "$size" bench@example.com
     secs=$([ "$size" -le 4096 ] && echo 5 || echo 12)
-    sub=$(wrk -t1 -c"$CONC" -d"${secs}s" --timeout 30s -s "$work/post.lua" "http://127.0.0.1:$port/v1/messages/batch" | grep SUBMITTED)
+    sub=$(wrk_post "$key" "$secs" "$CONC")
     count=$(echo "$sub" | sed -n 's/.*count=\([0-9]*\).*/\1/p')
   else
     sub=$(node bench/e2e_load.mjs "$port" "$key" "$count" "$size" 10 "$CONC")
   fi
-  # Wait until the sink has seen every message.
-  while :; do
-    got=$(sink_count); got=${got:-0}
-    [ $((got - before)) -ge "$count" ] && break
-    if [ "$(echo "$(date +%s.%N) - $t0 > 600" | bc)" = 1 ]; then echo "timeout: $((got - before)) of $count"; break; fi
-    sleep 0.05
-  done
+  wait_sink "$count" "$before" "$t0"  # every message at the sink
   t1=$(date +%s.%N)
   rss=$(ps -o rss= -p "$server_pid" | tr -d ' ')
   kill -TERM "$server_pid"; wait "$server_pid" || true

@@ -11,11 +11,9 @@
 // recovery step); a backlog waiting at a site whose pool is quarantined goes to the other pool.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import fs from 'node:fs';
-import net from 'node:net';
-import { assertProblem, BIN, makeTempDir, removeDir, sleep, startServer, waitFor } from './lib/server.mjs';
-import { freePort, startDns, startSmtpPeer } from './lib/peers.mjs';
+import { assertProblem, makeTempDir, removeDir, sleep, startServer, waitFor } from './lib/server.mjs';
+import { freePort, openControl, startMultiSink, startDns, startSmtpPeer } from './lib/peers.mjs';
 
 const A1 = '127.0.0.21';
 const A2 = '127.0.0.22';
@@ -31,80 +29,6 @@ const EHLO_MX = '127.0.0.36'; // smtp_peer.py: records each connection's address
 
 const COOLDOWN_S = 3;
 const MIN_SAMPLES = 10;
-
-// `mailplane sink` on several addresses (one port) with a control port. Returns {controlPort,
-// stderr, stop()}; the control connection (openControl) reads the counters.
-async function startMultiSink(ips, port) {
-  const args = ['sink', '--control', '127.0.0.1:0', '--stats-interval-ms', '1000'];
-  for (const ip of ips) args.push('--listen', `${ip}:${port}`);
-  const proc = spawn(BIN, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  const kill = () => proc.kill('SIGKILL');
-  process.on('exit', kill);
-  const sink = { proc, listening: 0, controlPort: null, stderr: '', exit: null };
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
-    process.off('exit', kill);
-    sink.exit = { code, signal };
-    resolve(sink.exit);
-  }));
-  let pending = '';
-  proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (chunk) => {
-    pending += chunk;
-    let nl;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      let ev;
-      try { ev = JSON.parse(line); } catch { continue; }
-      if (ev.event === 'sink.listening') sink.listening += 1;
-      if (ev.event === 'sink.control') sink.controlPort = ev.port;
-    }
-  });
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (c) => { sink.stderr += c; });
-  await Promise.race([
-    waitFor(() => sink.controlPort && sink.listening === ips.length, { timeoutMs: 10000, what: 'the sink to start' }),
-    exited.then((e) => { throw new Error(`sink exited early (${e.code}): ${sink.stderr}`); }),
-  ]);
-  sink.stop = async () => {
-    if (sink.exit) return sink.exit;
-    proc.kill('SIGTERM');
-    return exited;
-  };
-  return sink;
-}
-
-// A control connection: cmd(line) sends one line and resolves with the one reply line.
-async function openControl(port) {
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
-  sock.setEncoding('utf8');
-  let buf = '';
-  const waiting = [];
-  sock.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0 && waiting.length) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      waiting.shift()(line);
-    }
-  });
-  return {
-    cmd(line) {
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no reply to control command ${line}`)), 5000);
-        waiting.push((reply) => { clearTimeout(t); resolve(reply); });
-        sock.write(line + '\n');
-      });
-    },
-    async mode(line) {
-      assert.equal(await this.cmd(`mode ${line}`), 'ok', `mode ${line}`);
-    },
-    async stats() { return JSON.parse(await this.cmd('stats')); },
-    close() { sock.destroy(); },
-  };
-}
 
 const ZERO = { connections: 0, messages: 0, rcpts: 0, refused: 0 };
 // Counter changes of one address between two stats lines (table: by_peer or by_local).
@@ -129,7 +53,7 @@ describe('egress: sources, pools, rules, failover and shaping', () => {
   before(async () => {
     dir = makeTempDir('mailplane-egress-');
     const port = await freePort(MX.split);
-    sink = await startMultiSink(Object.values(MX), port);
+    sink = await startMultiSink(Object.values(MX).map((ip) => `${ip}:${port}`));
     ctl = await openControl(sink.controlPort);
     ehloPeer = await startSmtpPeer({ ip: EHLO_MX, port });
     const mx = Object.entries(MX).map(([name, ip]) => ({ domain: `${name}.test`, host: `mx.${name}.test`, ip }));

@@ -9,83 +9,12 @@ import { spawn, spawnSync } from 'node:child_process';
 import net from 'node:net';
 import nodemailer from 'nodemailer';
 import { BIN, sleep, waitFor } from './lib/server.mjs';
+import { openControl, startMultiSink } from './lib/peers.mjs';
 
 const MX_A = '127.0.0.2';
 const MX_B = '127.0.0.3';
 const CLIENT_A = '127.0.0.4';
 const CLIENT_B = '127.0.0.5';
-
-// The sink with two listen addresses and a control port. Returns {ports: {ip: port}, controlPort,
-// stats (the latest stdout stats line), stop()}.
-async function startMultiSink() {
-  const proc = spawn(BIN, ['sink', '--listen', `${MX_A}:0`, '--listen', `${MX_B}:0`,
-    '--control', '127.0.0.1:0', '--stats-interval-ms', '50'], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const kill = () => proc.kill('SIGKILL');
-  process.on('exit', kill);
-  const sink = { proc, ports: {}, listening: [], controlPort: null, stats: null, stderr: '', exit: null };
-  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
-    process.off('exit', kill);
-    sink.exit = { code, signal };
-    resolve(sink.exit);
-  }));
-  let pending = '';
-  proc.stdout.setEncoding('utf8');
-  proc.stdout.on('data', (chunk) => {
-    pending += chunk;
-    let nl;
-    while ((nl = pending.indexOf('\n')) >= 0) {
-      const line = pending.slice(0, nl);
-      pending = pending.slice(nl + 1);
-      let ev;
-      try { ev = JSON.parse(line); } catch { continue; }
-      if (ev.event === 'sink.listening') { sink.listening.push(ev); sink.ports[ev.host] = ev.port; }
-      if (ev.event === 'sink.control') sink.controlPort = ev.port;
-      if (ev.event === 'sink.stats') sink.stats = ev;
-    }
-  });
-  proc.stderr.setEncoding('utf8');
-  proc.stderr.on('data', (c) => { sink.stderr += c; });
-  await Promise.race([
-    waitFor(() => sink.stats && sink.controlPort, { timeoutMs: 10000, what: 'the sink to start' }),
-    exited.then((e) => { throw new Error(`sink exited early (${e.code}): ${sink.stderr}`); }),
-  ]);
-  sink.stop = async () => {
-    if (sink.exit) return sink.exit;
-    proc.kill('SIGTERM');
-    return exited;
-  };
-  return sink;
-}
-
-// A control connection: cmd(line) sends one line and resolves with the one reply line.
-async function openControl(port) {
-  const sock = net.connect(port, '127.0.0.1');
-  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
-  sock.setEncoding('utf8');
-  let buf = '';
-  const waiting = [];
-  sock.on('data', (d) => {
-    buf += d;
-    let nl;
-    while ((nl = buf.indexOf('\n')) >= 0 && waiting.length) {
-      const line = buf.slice(0, nl);
-      buf = buf.slice(nl + 1);
-      waiting.shift()(line);
-    }
-  });
-  return {
-    sock,
-    cmd(line) {
-      return new Promise((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`no reply to control command ${line.slice(0, 60)}`)), 5000);
-        waiting.push((reply) => { clearTimeout(t); resolve(reply); });
-        sock.write(line + '\n');
-      });
-    },
-    async stats() { return JSON.parse(await this.cmd('stats')); },
-    close() { sock.destroy(); },
-  };
-}
 
 // One message with nodemailer from `from` (a loopback address the client binds) to `mx`.
 // Resolves {ok: true, response} or {ok: false, err}.
@@ -151,7 +80,7 @@ describe('mailplane sink: several listen addresses, per-address stats, hostile m
   let sink;
   let ctl;
   before(async () => {
-    sink = await startMultiSink();
+    sink = await startMultiSink([`${MX_A}:0`, `${MX_B}:0`], { statsIntervalMs: 50, waitStats: true });
     ctl = await openControl(sink.controlPort);
   });
   beforeEach(async () => {

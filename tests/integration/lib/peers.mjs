@@ -17,7 +17,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import dgram from 'node:dgram';
 import fs from 'node:fs';
 import net from 'node:net';
-import { REPO_ROOT, makeTempDir, removeDir, sleep } from './server.mjs';
+import { BIN, REPO_ROOT, makeTempDir, removeDir, sleep } from './server.mjs';
 
 export const SMTP_PEER_SCRIPT = `${REPO_ROOT}/tests/peers/smtp_peer.py`;
 const DNSMASQ = process.env.MAILPLANE_DNSMASQ ?? '/usr/sbin/dnsmasq';
@@ -1155,5 +1155,88 @@ export async function startSmtpPeer({
       await h.kill();
       rmDir(dir);
     },
+  };
+}
+
+// `mailplane sink` on several addresses with a control port (--control): listen is a list of
+// "ip:port" (port 0: each its own free port). Resolves, once every address listens (and, with
+// waitStats, the first stats line is out), with {proc, ports: {ip: port}, listening: [events],
+// controlPort, stats (the latest stdout stats line), stderr, exit, stop()}. The sink is killed if
+// the test process exits first.
+export async function startMultiSink(listen, { statsIntervalMs = 1000, waitStats = false, args = [] } = {}) {
+  const argv = ['sink', '--control', '127.0.0.1:0', '--stats-interval-ms', String(statsIntervalMs), ...args];
+  for (const l of listen) argv.push('--listen', l);
+  const proc = spawn(BIN, argv, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const kill = () => proc.kill('SIGKILL');
+  process.on('exit', kill);
+  const sink = { proc, ports: {}, listening: [], controlPort: null, stats: null, stderr: '', exit: null };
+  const exited = new Promise((resolve) => proc.on('exit', (code, signal) => {
+    process.off('exit', kill);
+    sink.exit = { code, signal };
+    resolve(sink.exit);
+  }));
+  let pending = '';
+  proc.stdout.setEncoding('utf8');
+  proc.stdout.on('data', (chunk) => {
+    pending += chunk;
+    let nl;
+    while ((nl = pending.indexOf('\n')) >= 0) {
+      const line = pending.slice(0, nl);
+      pending = pending.slice(nl + 1);
+      let ev;
+      try { ev = JSON.parse(line); } catch { continue; }
+      if (ev.event === 'sink.listening') { sink.listening.push(ev); sink.ports[ev.host] = ev.port; }
+      if (ev.event === 'sink.control') sink.controlPort = ev.port;
+      if (ev.event === 'sink.stats') sink.stats = ev;
+    }
+  });
+  proc.stderr.setEncoding('utf8');
+  proc.stderr.on('data', (c) => { sink.stderr += c; });
+  await Promise.race([
+    waitUntil(() => sink.controlPort && sink.listening.length === listen.length && (!waitStats || sink.stats),
+      { timeoutMs: 10000, what: 'the sink to start' }),
+    exited.then((e) => { throw new Error(`sink exited early (${e.code}): ${sink.stderr}`); }),
+  ]);
+  sink.stop = async () => {
+    if (sink.exit) return sink.exit;
+    proc.kill('SIGTERM');
+    return exited;
+  };
+  return sink;
+}
+
+// A connection to a sink's control port: cmd(line) sends one line and resolves with the reply
+// line; mode(args) sends "mode args" and throws unless the reply is "ok"; stats() parses the
+// stats reply; close().
+export async function openControl(port) {
+  const sock = net.connect(port, '127.0.0.1');
+  await new Promise((resolve, reject) => { sock.once('connect', resolve); sock.once('error', reject); });
+  sock.setEncoding('utf8');
+  let buf = '';
+  const waiting = [];
+  sock.on('data', (d) => {
+    buf += d;
+    let nl;
+    while ((nl = buf.indexOf('\n')) >= 0 && waiting.length) {
+      const line = buf.slice(0, nl);
+      buf = buf.slice(nl + 1);
+      waiting.shift()(line);
+    }
+  });
+  return {
+    sock,
+    cmd(line) {
+      return new Promise((resolve, reject) => {
+        const t = setTimeout(() => reject(new Error(`no reply to control command ${line.slice(0, 60)}`)), 5000);
+        waiting.push((reply) => { clearTimeout(t); resolve(reply); });
+        sock.write(line + '\n');
+      });
+    },
+    async mode(args) {
+      const reply = await this.cmd(`mode ${args}`);
+      if (reply !== 'ok') throw new Error(`mode ${args}: ${reply}`);
+    },
+    async stats() { return JSON.parse(await this.cmd('stats')); },
+    close() { sock.destroy(); },
   };
 }
