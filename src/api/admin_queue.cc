@@ -174,8 +174,8 @@ bool AnyChosen(const Envelope& e, const std::string& domain) {
 }
 
 // Where a pending recipient was last routed: a message is routed only when it is tried, so this
-// is its last attempt's site and pool. Static relay routes have no site or pool of their own in
-// the attempt: the site is "relay:<host>" and the pool "none". Never tried, or failed before
+// is its last attempt's site and pool. Static relay routes have no pool ("none"); attempts
+// written before they recorded their site show "relay:<host>". Never tried, or failed before
 // routing (DNS): "unrouted".
 std::string LastSite(const RecipientRecord& r) {
   if (r.attempts.empty()) return "unrouted";

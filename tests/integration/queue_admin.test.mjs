@@ -103,7 +103,9 @@ tls = "disabled"
     assert.deepEqual(partial.recipients.map((r) => r.status), ['delivered', 'deferred']);
     const mx = partial.recipients[1].attempts[0].mx;
     assert.ok(mx, 'a relay attempt names its host');
-    relaySite = `relay:${mx}`;
+    // Static relay routes name their site in the attempt: relay:host:port/tls/user.
+    relaySite = partial.recipients[1].attempts[0].site;
+    assert.match(relaySite, new RegExp(`^relay:${mx.replace(/\./g, '\\.')}:\\d+/disabled/$`));
     assert.deepEqual(await act('hold', { id: ids.held }), { matched: 1, changed: 1, busy: 0, ids: [ids.held] });
 
     const s = await summary(`?tenant=${sum}`);
