@@ -59,9 +59,10 @@ Result<TenantLimits> ParseLimits(const json::object& o, TenantLimits l) {
   l.burst = static_cast<int>(burst);
   l.daily_quota = quota;
   if (const json::value* r = o.if_contains("rate")) {
-    if (!r->is_number() || r->to_number<double>() < 0 || r->to_number<double>() > 1e6) {
+    double rate = r->is_number() ? r->to_number<double>() : -1;
+    if (!(rate == 0 || (rate >= 0.001 && rate <= 1e6))) {
       return MakeError(Code::kInvalidValue,
-                       "rate must be a number from 0 (no limit) to 1000000 recipients a second",
+                       "rate must be 0 (no limit) or from 0.001 to 1000000 recipients a second",
                        "rate");
     }
     l.rate = r->to_number<double>();

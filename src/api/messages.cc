@@ -162,6 +162,7 @@ class Admission {
     return true;
   }
   Error Refused() const {
+    if (refused_.permanent) return MakeError(Code::kInvalidValue, refused_.reason, "to");
     return MakeError(Code::kRateLimited, refused_.reason + "; retry in " +
                                              std::to_string(refused_.retry_after_s) + " s");
   }

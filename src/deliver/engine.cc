@@ -387,10 +387,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         break;
       }
       // Weighted: each open tenant's share of the room is in proportion to its weight.
-      size_t unit = room / open;
       for (TenantCursor& c : cursors) {
         if (c.exhausted || room == 0) continue;
-        size_t share = std::max<size_t>(1, unit * c.weight);
+        size_t share = std::max<size_t>(1, room * static_cast<size_t>(c.weight) / open);
         size_t want = std::min({share, c.allowance, room});
         size_t got = 0;
         Status s = kv.ScanRange(
@@ -863,10 +862,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           session.reset();
           stream.reset();
           tcp::socket again(ex);
-          if (!bind.empty()) {
-            error_code bec;
-            BindSocket(again, bind_addr, bec);
-          }
+          error_code bind_ec;
+          if (!bind.empty()) BindSocket(again, bind_addr, bind_ec);
           asio::steady_timer again_timer(ex, std::chrono::seconds(self->d.connect_timeout_seconds));
           auto again_connecting = std::make_shared<bool>(true);
           again_timer.async_wait([&again, again_connecting](error_code e) {
@@ -875,7 +872,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
               again.close(ignored);
             }
           });
-          auto [rec] = co_await again.async_connect(tcp::endpoint(addr, port), kNoThrow);
+          // Never connect from another address than the source's: no bind, no retry.
+          error_code rec = bind_ec;
+          if (!rec) {
+            auto [again_ec] = co_await again.async_connect(tcp::endpoint(addr, port), kNoThrow);
+            rec = again_ec;
+          }
           *again_connecting = false;
           again_timer.cancel();
           if (!rec) {
@@ -927,6 +929,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         std::lock_guard lock(site->mu);
         site->shape->OnThrottle(self->clock.NowMs());
       }
+      bool first = true;
       for (Job& job : failed) {
         // No host would talk to us: temporary whatever the last one said (a 554 greeting from
         // the last MX must not bounce mail that the others might take later).
@@ -935,7 +938,8 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           o.result = smtp::RecipientOutcome::kTransient;
           o.reply = opened.reply;
         }
-        self->FinishJob(job, outcomes, opened.place, "");
+        self->FinishJob(job, outcomes, opened.place, "", first);  // one failed connection
+        first = false;
       }
       log::Debug("delivery.connect_failed",
                  {{"site", site->dest.site}, {"reply", opened.reply.Summary()}});
@@ -1095,12 +1099,16 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     NotifyTenant(tenant);
   }
 
+  // count_health: whether the outcome is a sample of the pool's health (a failed connection
+  // counts once, not once per job that was waiting for it).
   void FinishJob(Job& job, const std::vector<Outcome>& outcomes, const AttemptPlace& place,
-                 const std::string& bounce_reason) {
+                 const std::string& bounce_reason, bool count_health = true) {
     std::shared_ptr<ActiveMessage> msg = job.msg;
     std::unique_lock lock(msg->mu);
     Envelope& env = msg->env;
     int64_t now = clock.NowMs();
+    route::OutcomeClass worst = route::OutcomeClass::kNeutral;
+    std::string worst_text;
     for (size_t k = 0; k < job.rcpts.size(); ++k) {
       RecipientRecord& r = env.recipients[job.rcpts[k]];
       const Outcome& o = outcomes[k];
@@ -1122,11 +1130,16 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       }
       ++r.attempts_total;
       r.next_attempt_ms = 0;
-      if (!job.pool.empty()) {
+      if (!job.pool.empty() && count_health) {
+        // One sample per job (a transaction), its worst outcome: a 25-recipient message refused
+        // with one 421 is one bad outcome, not 25.
         const Attempt& last = r.attempts.back();
-        egress.Health().Record(job.health_site, job.pool,
-                               route::ClassifyReply(last.code, last.enhanced, last.text),
-                               last.text);
+        route::OutcomeClass c = route::ClassifyReply(last.code, last.enhanced, last.text);
+        if (c == route::OutcomeClass::kBad ||
+            (c == route::OutcomeClass::kGood && worst == route::OutcomeClass::kNeutral)) {
+          worst = c;
+          worst_text = last.text;
+        }
       }
       switch (o.result) {
         case smtp::RecipientOutcome::kDelivered:
@@ -1156,6 +1169,9 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           break;
         }
       }
+    }
+    if (!job.pool.empty() && count_health) {
+      egress.Health().Record(job.health_site, job.pool, worst, worst_text);
     }
     env.updated_ms = now;
     env.status = DeriveStatus(env);
@@ -1335,7 +1351,9 @@ void DeliveryEngine::Stop(std::chrono::milliseconds grace) {
 bool DeliveryEngine::BeginCancel(const MessageId& id) {
   std::lock_guard lock(impl_->active_mu);
   std::string raw(id.Raw());
-  if (impl_->active.count(raw)) return false;
+  // Being delivered, or already claimed by another writer (a cancel and an admin queue action at
+  // once): the caller must not rewrite it now.
+  if (impl_->active.count(raw) || impl_->cancelling.count(raw)) return false;
   impl_->cancelling.insert(raw);
   return true;
 }

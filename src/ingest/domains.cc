@@ -121,6 +121,44 @@ std::string PublicKeyOf(std::string_view record) {
   return "";
 }
 
+// The domain of the From header's first address, lower-case ("" if there is none): the identity
+// DMARC checks, so the one that must be verified and that signs.
+std::string FromHeaderDomain(std::string_view msg) {
+  size_t pos = 0;
+  std::string field;
+  bool in_from = false;
+  while (pos < msg.size()) {
+    size_t end = msg.find('\n', pos);
+    if (end == std::string_view::npos) end = msg.size();
+    std::string_view line = msg.substr(pos, end - pos);
+    if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+    pos = end + 1;
+    if (line.empty()) break;  // end of the header
+    bool continuation = line.front() == ' ' || line.front() == '\t';
+    if (in_from && continuation) {
+      field.append(line);
+      continue;
+    }
+    if (in_from) break;
+    if (line.size() >= 5 && Lower(line.substr(0, 5)) == "from:") {
+      in_from = true;
+      field.assign(line.substr(5));
+    }
+  }
+  size_t close = field.find('>');
+  size_t at = close == std::string::npos ? field.find('@') : field.rfind('@', close);
+  if (at == std::string::npos) return "";
+  std::string domain;
+  for (size_t i = at + 1; i < field.size(); ++i) {
+    char c = field[i];
+    if (!std::isalnum(static_cast<unsigned char>(c)) && c != '.' && c != '-') break;
+    domain.push_back(static_cast<char>(std::tolower(static_cast<unsigned char>(c))));
+  }
+  return domain;
+}
+
+constexpr size_t kMaxDomainsPerTenant = 100;
+
 }  // namespace
 
 DomainService::DomainService(const DomainsConfig& config, KvStore& kv, const Clock& clock)
@@ -198,6 +236,11 @@ Result<DomainRecord> DomainService::Add(const std::string& tenant, const std::st
   std::lock_guard write(write_mu_);
   if (Get(tenant, domain)) {
     return MakeError(Code::kConflict, "domain " + domain + " is registered already");
+  }
+  if (List(tenant).size() >= kMaxDomainsPerTenant) {
+    return MakeError(Code::kConflict, "a tenant may register at most " +
+                                          std::to_string(kMaxDomainsPerTenant) +
+                                          " sending domains; delete one first");
   }
   DomainRecord d;
   d.tenant = tenant;
@@ -413,8 +456,12 @@ std::vector<DomainService::DnsRecord> DomainService::Records(
 }
 
 Status DomainService::SignPrepared(PreparedMessage& m) const {
-  const std::string& from = m.envelope.mail_from;
-  std::string domain = Lower(from.substr(from.rfind('@') + 1));
+  // The From header's domain (what receivers align with); the envelope sender's without one.
+  std::string domain = FromHeaderDomain(m.body);
+  if (domain.empty()) {
+    const std::string& from = m.envelope.mail_from;
+    domain = Lower(from.substr(from.rfind('@') + 1));
+  }
   auto sig = Sign(m.envelope.tenant_id, domain, m.body);
   if (!sig.ok()) return sig.error();
   if (!sig.value().empty()) {
@@ -442,11 +489,11 @@ Result<std::string> DomainService::Sign(const std::string& tenant, const std::st
     if (!found || !found->record.verified) {
       if (!config_.require_verified) return std::string();
       return MakeError(Code::kDomainNotVerified,
-                       found ? "sending domain " + found->record.domain +
+                       found ? "the From domain's sending domain " + found->record.domain +
                                    " is not verified yet: publish its DNS records and verify it "
                                    "(GET /v1/domains/" +
                                    found->record.domain + ")"
-                             : "the sender's domain " + from_domain +
+                             : "the From domain " + from_domain +
                                    " is not a registered sending domain of this tenant (POST "
                                    "/v1/domains)",
                        "from");

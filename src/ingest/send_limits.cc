@@ -59,6 +59,13 @@ SendLimiter::Decision SendLimiter::Admit(const std::string& tenant, const Tenant
   d.day = today;
   std::lock_guard lock(mu_);
   State& s = states_[tenant];
+  if (l.daily_quota > 0 && n > l.daily_quota) {
+    d.ok = false;
+    d.permanent = true;
+    d.reason = "the message has " + std::to_string(n) +
+               " recipients, more than the daily quota of " + std::to_string(l.daily_quota);
+    return d;
+  }
   // Quota first: a refusal must not take tokens.
   if (l.daily_quota > 0) {
     int64_t& count = DayCount(tenant, s, today);
@@ -85,7 +92,7 @@ SendLimiter::Decision SendLimiter::Admit(const std::string& tenant, const Tenant
     if (!fits && !l.hold) {
       d.ok = false;
       double missing = std::min<double>(n, burst) - s.tokens;
-      d.retry_after_s = std::max<int64_t>(1, static_cast<int64_t>(std::ceil(missing / l.rate)));
+      d.retry_after_s = static_cast<int64_t>(std::clamp(std::ceil(missing / l.rate), 1.0, 1e9));
       d.reason = "send rate of " + std::to_string(l.rate).substr(0, 8) +
                  " recipients a second (burst " + std::to_string(static_cast<int64_t>(burst)) +
                  ") exceeded";
@@ -93,7 +100,9 @@ SendLimiter::Decision SendLimiter::Admit(const std::string& tenant, const Tenant
     }
     s.tokens -= n;
     if (s.tokens < 0) {
-      int64_t when = now + static_cast<int64_t>(std::ceil(-s.tokens / l.rate * 1000));
+      // Bounded: rates are at least 0.001 a second (admin API), debts at a year.
+      double wait_ms = std::min(std::ceil(-s.tokens / l.rate * 1000), 366.0 * kDayMs);
+      int64_t when = now + static_cast<int64_t>(wait_ms);
       d.hold_until_ms = std::max(d.hold_until_ms, when);
     }
   }

@@ -7,7 +7,8 @@
 // Counting: recipients, as Amazon SES does. The day's count is kept in memory and, for tenants with
 // a quota, written with every accepted message (state key usage/<tenant>/<day>), so a restart
 // resumes from it; batches committed out of order may leave the stored count behind by the
-// submissions in flight at a crash, never ahead.
+// submissions in flight at a crash, or ahead by
+// a refunded submission whose batch failed while a later one was stored.
 // Thread-safety: all methods are safe from any thread.
 #pragma once
 
@@ -34,6 +35,7 @@ class SendLimiter {
     int64_t hold_until_ms = 0;  // > 0: accepted, to be sent from then on
     int64_t retry_after_s = 0;  // when refused
     std::string reason;         // when refused
+    bool permanent = false;     // refused for good (more recipients than the daily quota)
     int64_t day = 0;            // the day charged (for Refund)
     int recipients = 0;
   };

@@ -108,6 +108,9 @@ class SubmissionHandler final : public smtp::ServerHandler {
     if (s_.limiter && (limits.rate > 0 || limits.daily_quota > 0)) {
       Envelope& e = prepared.value().envelope;
       admitted = s_.limiter->Admit(tenant_, limits, static_cast<int>(e.recipients.size()), batch);
+      if (!admitted.ok && admitted.permanent) {
+        co_return smtp::ServerReply{550, "5.7.1 " + admitted.reason};
+      }
       if (!admitted.ok) {
         co_return smtp::ServerReply{451, "4.7.1 " + admitted.reason + "; try again in " +
                                              std::to_string(admitted.retry_after_s) + " s"};

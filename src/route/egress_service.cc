@@ -1,5 +1,6 @@
 #include "route/egress_service.h"
 
+#include <algorithm>
 #include <boost/json.hpp>
 
 #include "core/clock.h"
@@ -121,6 +122,14 @@ Status EgressService::Load() {
     ItemKind k = kind == "source" ? ItemKind::kSource
                  : kind == "pool" ? ItemKind::kPool
                                   : ItemKind::kRule;
+    bool from_config = false;
+    Describe(base_, k, name, &from_config);
+    if (from_config) {
+      // The configuration file now defines this name: it wins (items of the file are read-only).
+      log::Warn("egress.stored_item_shadowed",
+                {{"kind", kind}, {"name", name}, {"hint", "the configuration file defines it"}});
+      return true;
+    }
     auto parsed = ParseJson(std::string(v));
     Status ins = parsed.ok() ? Insert(t, k, name, parsed.value()) : Status(parsed.error());
     if (!ins.ok()) {
@@ -256,7 +265,8 @@ Result<uint64_t> EgressService::Delete(ItemKind kind, const std::string& name,
 
 Result<std::vector<Change>> EgressService::History(uint64_t before, size_t limit) {
   // Versions are dense from 1: read them downwards by key.
-  uint64_t top = before ? before - 1 : Current()->version;
+  uint64_t newest = Current()->version;
+  uint64_t top = before ? std::min(before - 1, newest) : newest;
   std::vector<Change> out;
   for (uint64_t v = top; v >= 1 && out.size() < limit; --v) {
     auto r = kv_.Get(Column::kState, HistoryKey(v));

@@ -197,7 +197,15 @@ auth_requires_tls = false
       '--auth', 'PLAIN', '--auth-user', 'x', '--auth-password', server.key('t'),
       '--from', 'news@elsewhere.example', '--to', 'success@dest.test'], { encoding: 'utf8', timeout: 30000 });
     assert.notEqual(refused.status, 0);
-    assert.match(refused.stdout + refused.stderr, /550 5\.7\.1 the sender's domain elsewhere\.example/);
+    assert.match(refused.stdout + refused.stderr, /550 5\.7\.1 the From domain elsewhere\.example/);
+    // The From header decides, not the envelope sender: a verified MAIL FROM does not cover a
+    // From header of a domain the tenant does not own.
+    const spoof = spawnSync('swaks', ['--suppress-data', '--hide-informational', '--server', `127.0.0.1:${server.smtpPort}`,
+      '--auth', 'PLAIN', '--auth-user', 'x', '--auth-password', server.key('t'),
+      '--from', 'news@shop.example', '--header', 'From: CEO <ceo@bank.example>', '--to', 'success@dest.test'],
+    { encoding: 'utf8', timeout: 30000 });
+    assert.notEqual(spoof.status, 0);
+    assert.match(spoof.stdout + spoof.stderr, /550 5\.7\.1 the From domain bank\.example/);
   });
 
   test('tenant default unsubscribe with {recipient}; bad targets refused', async () => {

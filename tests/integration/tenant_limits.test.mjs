@@ -46,6 +46,7 @@ auth_requires_tls = false
     for (const [body, field] of [
       [{ weight: 0 }, 'weight'],
       [{ rate: -1 }, 'rate'],
+      [{ rate: 1e-9 }, 'rate'],
       [{ over_limit: 'queue' }, 'over_limit'],
       [{ daily_quota: 'many' }, 'daily_quota'],
       [{ speed: 1 }, 'speed'],
@@ -97,6 +98,10 @@ auth_requires_tls = false
     assert.ok(Math.abs(Number(r.headers.get('retry-after')) - expected) <= 5);
     const t = await server.request('GET', `/v1/admin/tenants/${server.tenantId('quota')}`, { admin: true });
     assert.equal(t.json.usage.today, 3);
+    // More recipients than the whole quota can never go: 422, not a retry.
+    const never = await server.submit('quota', msg(4, 4));
+    assert.equal(never.status, 422);
+    assert.match(never.json.detail, /4 recipients, more than the daily quota of 3/);
   });
 
   test('hold: over the rate the mail is accepted, scheduled later, and delivered then', async () => {
