@@ -54,7 +54,8 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     co_return co_await HandleAdmin(ctx, req);
   }
   bool domains = p == "/v1/domains" || p.rfind("/v1/domains/", 0) == 0;
-  if (p.rfind("/v1/messages", 0) != 0 && !domains) {
+  bool events = p == "/v1/events";
+  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events) {
     *route = "other";
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
@@ -69,6 +70,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     req.tenant_id = std::move(tenant.value());
   }
   const std::string& tenant_id = req.tenant_id;
+  if (events) {
+    *route = p;
+    if (m != "GET") co_return MethodNotAllowed("GET");
+    co_return ListEvents(ctx, req, tenant_id);
+  }
   if (domains) {
     *route = "/v1/domains";
     HttpResponse r = co_await HandleDomains(ctx, req, tenant_id);
@@ -86,6 +92,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   }
   std::string_view rest = std::string_view(p).substr(std::string_view("/v1/messages/").size());
   if (p.size() > 13 && p[12] == '/') {
+    if (rest.size() > 7 && rest.substr(rest.size() - 7) == "/events") {
+      *route = "/v1/messages/{id}/events";
+      if (m != "GET") co_return MethodNotAllowed("GET");
+      co_return GetMessageEvents(ctx, tenant_id, rest.substr(0, rest.size() - 7));
+    }
     if (rest.size() > 4 && rest.substr(rest.size() - 4) == "/raw") {
       *route = "/v1/messages/{id}/raw";
       if (m != "GET") co_return MethodNotAllowed("GET");
@@ -114,7 +125,8 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
     } else if (!AdminAuthorized(ctx, req)) {
       refused = ProblemResponse(MakeError(Code::kUnauthorized, "missing or invalid admin token"));
     }
-  } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0) {
+  } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0 ||
+             p == "/v1/events") {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
     if (tenant.ok()) {
       req.tenant_id = std::move(tenant.value());

@@ -24,6 +24,9 @@ boost::asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& r
 boost::asio::awaitable<HttpResponse> HandleAdminEgress(ApiContext& ctx, HttpRequest& req);
 // /v1/admin/queue... (admin_queue.cc), after the admin token check.
 boost::asio::awaitable<HttpResponse> HandleAdminQueue(ApiContext& ctx, HttpRequest& req);
+// Events (events.cc), for an authenticated tenant.
+HttpResponse GetMessageEvents(ApiContext& ctx, const std::string& tenant_id, std::string_view id);
+HttpResponse ListEvents(ApiContext& ctx, const HttpRequest& req, const std::string& tenant_id);
 // /v1/domains... (domains.cc), for an authenticated tenant.
 boost::asio::awaitable<HttpResponse> HandleDomains(ApiContext& ctx, HttpRequest& req,
                                                    const std::string& tenant_id);

@@ -13,6 +13,7 @@
 #include "ingest/send_limits.h"
 #include "ingest/submission.h"
 #include "ingest/tenants.h"
+#include "store/event_log.h"
 #include "store/spool.h"
 
 namespace mp {
@@ -385,11 +386,21 @@ asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& 
         "message is " + std::string(MessageStatusName(e.status)) + " and cannot be canceled"));
   }
   e.updated_ms = ctx.clock.NowMs();
+  WriteBatch batch;
   for (RecipientRecord& r : e.recipients) {
-    if (r.Pending()) r.status = RecipientStatus::kCanceled;
+    if (!r.Pending()) continue;
+    r.status = RecipientStatus::kCanceled;
+    Event ev;
+    ev.id = NewId(ctx.clock);
+    ev.at_ms = e.updated_ms;
+    ev.tenant = e.tenant_id;
+    ev.type = "canceled";
+    ev.message = e.id;
+    ev.recipient = r.address;
+    ev.tags = e.tags;
+    AddEvent(batch, ev);
   }
   e.status = DeriveStatus(e);
-  WriteBatch batch;
   AddEnvelopeUpdate(batch, e, true);
   Status s = co_await AsyncCommit(ctx.kv, std::move(batch));
   if (!s.ok()) co_return ProblemResponse(s.error());

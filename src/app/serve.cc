@@ -144,6 +144,11 @@ int RunServe(const Config& config) {
     return 1;
   }
   KvStore& kv = *opened.value();
+  {
+    int64_t retention_ms = int64_t{config.events.retention_days} * 86400000;
+    kv.SetLogRetention(
+        [retention_ms](std::string_view) { return Clock::System().NowMs() - retention_ms; });
+  }
   TenantService tenants(kv, Clock::System());
   if (Status s = tenants.Load(); !s.ok()) {
     log::Error("serve.tenants_load_failed", {{"error", s.error().detail}});

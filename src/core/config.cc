@@ -270,6 +270,7 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
       f.Int("recover_seconds", &e.shaping.recover_seconds);
     });
   });
+  Section(root, "events", [&](Reader& r) { r.Int("retention_days", &c.events.retention_days); });
   Section(root, "domains", [&](Reader& r) {
     r.Bool("require_verified", &c.domains.require_verified);
     r.Int("check_interval_seconds", &c.domains.check_interval_seconds);
@@ -405,6 +406,9 @@ void ValidateConfig(const Config& c) {
     if (r.auth_user.empty() != r.auth_password.empty()) {
       throw ConfigError(where + ": auth_user and auth_password go together");
     }
+  }
+  if (c.events.retention_days < 1 || c.events.retention_days > 3650) {
+    throw ConfigError("events.retention_days must be 1 to 3650");
   }
   if (c.domains.check_interval_seconds < 60) {
     throw ConfigError("domains.check_interval_seconds must be at least 60");

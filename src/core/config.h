@@ -173,6 +173,11 @@ struct DomainsConfig {
   std::string return_path_host;       // where the return-path domain's MX should point
 };
 
+// The event log.
+struct EventsConfig {
+  int retention_days = 30;  // events older than this go away in compaction
+};
+
 struct Config {
   std::string data_dir = "./var";  // where the spool and state live
   HttpConfig http;
@@ -186,6 +191,7 @@ struct Config {
   SubmissionConfig submission;
   EgressConfig egress;
   DomainsConfig domains;
+  EventsConfig events;
 };
 
 std::string_view TlsPolicyName(TlsPolicy p);

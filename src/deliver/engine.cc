@@ -34,6 +34,7 @@
 #include "route/egress_service.h"
 #include "route/shaping.h"
 #include "smtp/client_session.h"
+#include "store/event_log.h"
 #include "store/spool.h"
 
 namespace mp {
@@ -112,6 +113,9 @@ struct ActiveMessage {
   bool dirty = false;       // its state changed since that commit was built
   Envelope env;
   int outstanding = 0;  // jobs not finished yet
+  // Events of outcomes not yet written, and those in the commit in flight (put back in front if
+  // it fails): every event is written exactly once, with the state change it describes.
+  std::vector<Event> events, events_in_flight;
 };
 
 struct Job {
@@ -1169,6 +1173,27 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           break;
         }
       }
+      Event ev;
+      ev.id = NewId(clock);
+      ev.at_ms = now;
+      ev.tenant = env.tenant_id;
+      ev.type = r.status == RecipientStatus::kDelivered  ? "delivered"
+                : r.status == RecipientStatus::kDeferred ? "deferred"
+                : r.reason == "expired"                  ? "expired"
+                                                         : "bounced";
+      ev.message = env.id;
+      ev.recipient = r.address;
+      ev.pool = job.pool;
+      ev.source = job.source;
+      ev.site = job.health_site;
+      const Attempt& last = r.attempts.back();
+      ev.mx = last.mx;
+      ev.ip = last.ip;
+      ev.code = last.code;
+      ev.enhanced = last.enhanced;
+      ev.text = last.text;
+      ev.tags = env.tags;
+      msg->events.push_back(std::move(ev));
     }
     if (!job.pool.empty() && count_health) {
       egress.Health().Record(job.health_site, job.pool, worst, worst_text);
@@ -1202,6 +1227,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       // From the queue entry the message was taken from (idempotent if this batch is retried).
       AddQueueMove(batch, env, msg->due, next_due);
     }
+    for (Event& ev : msg->events) {
+      AddEvent(batch, ev);
+      msg->events_in_flight.push_back(std::move(ev));
+    }
+    msg->events.clear();
     msg->committing = true;
     msg->dirty = false;
     auto self = shared_from_this();
@@ -1217,6 +1247,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     std::unique_lock lock(msg->mu);
     msg->committing = false;
     if (!st.ok()) {
+      // Not written: they go out with the next commit (before the newer ones).
+      msg->events.insert(msg->events.begin(),
+                         std::make_move_iterator(msg->events_in_flight.begin()),
+                         std::make_move_iterator(msg->events_in_flight.end()));
+      msg->events_in_flight.clear();
       if (stopping.load() && st.error().code == Code::kShuttingDown) return;  // stays queued
       // The outcome must not be lost: try again (with the then current state) a little later.
       log::Warn("delivery.commit_retry", {{"error", st.error().detail}});
@@ -1228,6 +1263,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       });
       return;
     }
+    msg->events_in_flight.clear();
     if (msg->dirty || (!final && msg->outstanding == 0)) {
       StartCommit(msg);  // a newer state is waiting
       return;

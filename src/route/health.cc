@@ -19,13 +19,19 @@ bool Contains(std::string_view text, std::string_view needle) {
   return it != text.end();
 }
 
+// Words of replies that ask the client to send less. A bare "try again later" is not among them:
+// greylisting says that to one recipient (451 4.7.1), and slowing the whole site for it would be
+// wrong.
 bool ThrottleText(std::string_view text) {
-  for (std::string_view n :
-       {"try again later", "too many", "rate limit", "throttl", "unusual rate", "too quickly",
-        "temporarily deferred", "temporarily rate", "slow down"}) {
+  for (std::string_view n : {"too many", "rate limit", "throttl", "unusual rate", "too quickly",
+                             "temporarily rate", "slow down", "rate of"}) {
     if (Contains(text, n)) return true;
   }
   return false;
+}
+
+bool Greylisting(std::string_view text) {
+  return Contains(text, "greylist") || Contains(text, "graylist");
 }
 
 }  // namespace
@@ -34,8 +40,8 @@ bool IsThrottleReply(int code, std::string_view enhanced, std::string_view text)
   if (code < 400 || code >= 500) return false;
   // Our own "lost connection" and "cannot connect" replies are not the server asking to slow down.
   if (enhanced == "4.4.1" || enhanced == "4.4.2" || enhanced == "4.4.3") return false;
-  if (code == 421) return true;
-  if (enhanced == "4.2.1" || enhanced == "4.7.28" || enhanced == "4.7.0") return true;
+  if (code == 421) return true;  // the server closes: it wants fewer connections
+  if (enhanced == "4.2.1" || enhanced == "4.7.28") return true;
   return ThrottleText(text);
 }
 
@@ -45,6 +51,7 @@ OutcomeClass ClassifyReply(int code, std::string_view enhanced, std::string_view
   // DNS failures (4.4.3) and local errors do not.
   if (enhanced == "4.4.1" || enhanced == "4.4.2") return OutcomeClass::kBad;
   if (enhanced == "4.4.3" || code == 0) return OutcomeClass::kNeutral;
+  if (code < 500 && Greylisting(text)) return OutcomeClass::kNeutral;  // says nothing of the path
   // Policy and reputation (x.7.x), whatever the class.
   if (enhanced.size() >= 3 && enhanced[1] == '.' && enhanced[2] == '7') return OutcomeClass::kBad;
   if (IsThrottleReply(code, enhanced, text)) return OutcomeClass::kBad;

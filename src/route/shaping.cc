@@ -132,9 +132,11 @@ void AdaptiveRate::OnThrottle(int64_t now_ms) {
   double current = rate_;
   if (!throttled_) {
     // The rate that drew the complaint: the configured one, or what was observed.
+    // (At least 20 a second: one complaint while traffic is light must not starve the next
+    // burst for minutes.)
     double observed = std::max(sent_prev_, sent_this_);
     current = limits_.max_messages_per_second > 0 ? limits_.max_messages_per_second
-                                                  : std::max(1.0, observed);
+                                                  : std::max(20.0, observed);
     ceiling_ = current;
     connections_ = limits_.max_connections;
   }

@@ -16,6 +16,8 @@ std::string_view ColumnName(Column c) {
       return "state";
     case Column::kIdempotency:
       return "idempotency";
+    case Column::kLog:
+      return "log";
   }
   return "unknown";
 }

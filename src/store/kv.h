@@ -29,8 +29,9 @@ enum class Column : uint8_t {
   kQueue,         // due-time index of messages waiting for delivery
   kState,         // tenants and API keys
   kIdempotency,   // Idempotency-Key records
+  kLog,           // the event log (event_log.h)
 };
-inline constexpr int kColumnCount = 5;
+inline constexpr int kColumnCount = 6;
 std::string_view ColumnName(Column c);
 
 class WriteBatch {
@@ -80,6 +81,11 @@ class KvStore {
       Column column, std::string_view from, std::string_view to,
       const std::function<bool(std::string_view key, std::string_view value)>& fn) = 0;
   virtual StoreStats Stats() = 0;
+  // Event log retention: compaction drops log records of a tenant older than cutoff(tenant) ms
+  // (0 = keep). Safe to call at any time; compactions after the call use it.
+  virtual void SetLogRetention(std::function<int64_t(std::string_view tenant)> cutoff) = 0;
+  // Compacts a whole column now (tests and maintenance; it rewrites the column's files).
+  virtual Status Compact(Column column) = 0;
   // Finishes every queued commit, then stops the writer. Later commits fail with kShuttingDown.
   virtual void Close() = 0;
 };

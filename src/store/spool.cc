@@ -2,6 +2,8 @@
 
 #include <boost/json.hpp>
 
+#include "store/event_log.h"
+
 namespace mp {
 namespace {
 
@@ -208,6 +210,16 @@ void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   batch.Put(Column::kBody, EnvelopeKey(e.id), std::move(body));
   batch.Put(Column::kQueue, QueueKey(e.tenant_id, e.send_at_ms, e.id), {});
+  // One accepted (or scheduled) event per message; the message's id is unique, so it is the
+  // event's id too.
+  Event ev;
+  ev.id = e.id;
+  ev.at_ms = e.created_ms;
+  ev.tenant = e.tenant_id;
+  ev.type = e.status == MessageStatus::kScheduled ? "scheduled" : "accepted";
+  ev.message = e.id;
+  ev.tags = e.tags;
+  AddEvent(batch, ev);
 }
 
 void AddEnvelopeUpdate(WriteBatch& batch, Envelope& e, bool remove_from_queue) {

@@ -6,24 +6,50 @@
 // group_commit_max_writes), writes them as one rocksdb::WriteBatch with sync=true, then runs the
 // callbacks.
 #include <rocksdb/cache.h>
+#include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
+#include <functional>
+#include <memory>
 #include <mutex>
 #include <thread>
 
 #include "core/config.h"
 #include "core/log.h"
 #include "core/metrics.h"
+#include "store/event_log.h"
 #include "store/kv.h"
 
 namespace mp {
 namespace {
+
+// Drops event log records older than their tenant's retention as compaction meets them, so old
+// events go away without a sweeper (docs/formats/spool.md).
+class LogRetentionFilter final : public rocksdb::CompactionFilter {
+ public:
+  using Cutoff = std::function<int64_t(std::string_view tenant)>;
+  bool Filter(int, const rocksdb::Slice& key, const rocksdb::Slice& value, std::string*,
+              bool*) const override {
+    std::shared_ptr<const Cutoff> cutoff = std::atomic_load(&cutoff_);
+    if (!cutoff || !*cutoff) return false;
+    return LogKeyExpired(std::string_view(key.data(), key.size()),
+                         std::string_view(value.data(), value.size()), *cutoff);
+  }
+  const char* Name() const override { return "mailplane.LogRetention"; }
+  void Set(Cutoff cutoff) {
+    std::atomic_store(&cutoff_, std::make_shared<const Cutoff>(std::move(cutoff)));
+  }
+
+ private:
+  std::shared_ptr<const Cutoff> cutoff_;
+};
 
 // Bytes of queued writes beyond which Commit() refuses with kOverloaded (backpressure), and the
 // most bytes folded into one synced write.
@@ -66,6 +92,7 @@ class RocksDbStore final : public KvStore {
         o.enable_blob_files = true;
         o.min_blob_size = 8192;
       }
+      if (static_cast<Column>(i) == Column::kLog) o.compaction_filter = &log_filter_;
       cfs.emplace_back(std::string(ColumnName(static_cast<Column>(i))), o);
     }
     rocksdb::DB* db = nullptr;
@@ -136,6 +163,18 @@ class RocksDbStore final : public KvStore {
       if (!fn({k.data(), k.size()}, {v.data(), v.size()})) break;
     }
     if (!it->status().ok()) return MakeError(Code::kStorage, it->status().ToString());
+    return Status::Ok();
+  }
+
+  void SetLogRetention(std::function<int64_t(std::string_view tenant)> cutoff) override {
+    log_filter_.Set(std::move(cutoff));
+  }
+
+  Status Compact(Column column) override {
+    rocksdb::CompactRangeOptions o;
+    o.bottommost_level_compaction = rocksdb::BottommostLevelCompaction::kForce;
+    rocksdb::Status s = db_->CompactRange(o, Handle(column), nullptr, nullptr);
+    if (!s.ok()) return MakeError(Code::kStorage, s.ToString());
     return Status::Ok();
   }
 
@@ -232,6 +271,7 @@ class RocksDbStore final : public KvStore {
   }
 
   SpoolConfig config_;
+  LogRetentionFilter log_filter_;  // before db_: the database uses it until it is closed
   std::unique_ptr<rocksdb::DB> db_;
   std::vector<rocksdb::ColumnFamilyHandle*> handles_;
   std::mutex mu_;

@@ -257,6 +257,9 @@ TEST(ReplyClass, PolicyThrottleAndConnectionFailuresAreBad) {
   EXPECT_EQ(ClassifyReply(452, "4.2.2", "mailbox full"), OutcomeClass::kGood);
   EXPECT_TRUE(IsThrottleReply(421, "4.7.0", "Try again later, closing connection"));
   EXPECT_TRUE(IsThrottleReply(451, "", "Too many messages, slow down"));
+  EXPECT_FALSE(IsThrottleReply(451, "4.7.1", "Greylisted, try again later"));
+  EXPECT_EQ(ClassifyReply(451, "4.7.1", "Greylisted, please try again later"),
+            OutcomeClass::kNeutral);
   EXPECT_FALSE(IsThrottleReply(451, "4.4.2", "connection lost"));
   EXPECT_FALSE(IsThrottleReply(550, "5.7.1", "blocked"));
 }
@@ -315,6 +318,10 @@ TEST(Shaping, AimdHalvesOnThrottleAndRecoversAdditively) {
   EXPECT_EQ(u.Rate(t), 0);
   u.OnThrottle(t + 10);
   EXPECT_EQ(u.Rate(t + 10), 15);
+  AdaptiveRate light(open, c);  // light traffic: the cut starts from 20 a second
+  light.OnSend(t);
+  light.OnThrottle(t + 10);
+  EXPECT_EQ(light.Rate(t + 10), 10);
 }
 
 }  // namespace

@@ -1,0 +1,247 @@
+#include "store/event_log.h"
+
+#include <boost/json.hpp>
+
+#include "core/clock.h"
+
+namespace mp {
+namespace json = boost::json;
+namespace {
+
+constexpr char kEventFormatV1 = 1;
+constexpr std::string_view kStreamPrefix = "ev/";
+constexpr std::string_view kTimelinePrefix = "mev/";
+
+std::string StreamPrefix(const std::string& tenant) {
+  std::string k(kStreamPrefix);
+  k += tenant;
+  k.push_back('\0');
+  return k;
+}
+
+std::string StreamKey(const Event& e) {
+  std::string k = StreamPrefix(e.tenant);
+  AppendU64BE(k, static_cast<uint64_t>(e.at_ms));
+  k.append(e.id.Raw());
+  return k;
+}
+
+std::string TimelineKey(const Event& e) {
+  std::string k(kTimelinePrefix);
+  k.append(e.message.Raw());
+  AppendU64BE(k, static_cast<uint64_t>(e.at_ms));
+  k.append(e.id.Raw());
+  return k;
+}
+
+int Nibble(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+json::object ToObject(const Event& e) {
+  json::object o;
+  o["id"] = e.id.ToString();
+  o["type"] = e.type;
+  o["at"] = FormatRfc3339(e.at_ms);
+  o["message_id"] = e.message.ToString();
+  o["recipient"] = e.recipient.empty() ? json::value(nullptr) : json::value(e.recipient);
+  auto opt = [&o](const char* k, const std::string& v) {
+    o[k] = v.empty() ? json::value(nullptr) : json::value(v);
+  };
+  opt("pool", e.pool);
+  opt("source", e.source);
+  opt("site", e.site);
+  opt("mx", e.mx);
+  opt("ip", e.ip);
+  if (e.code) {
+    o["reply"] = json::object{{"code", e.code}, {"enhanced_code", e.enhanced}, {"text", e.text}};
+  } else {
+    o["reply"] = nullptr;
+  }
+  opt("category", e.category);
+  json::array tags;
+  for (const auto& t : e.tags) tags.emplace_back(t);
+  o["tags"] = std::move(tags);
+  return o;
+}
+
+}  // namespace
+
+std::string EncodeEvent(const Event& e) {
+  json::object o{{"id", HexEncode(e.id.Raw())},
+                 {"at", e.at_ms},
+                 {"tenant", e.tenant},
+                 {"type", e.type},
+                 {"msg", HexEncode(e.message.Raw())},
+                 {"rcpt", e.recipient},
+                 {"pool", e.pool},
+                 {"source", e.source},
+                 {"site", e.site},
+                 {"mx", e.mx},
+                 {"ip", e.ip},
+                 {"code", e.code},
+                 {"enh", e.enhanced},
+                 {"text", e.text},
+                 {"cat", e.category}};
+  json::array tags;
+  for (const auto& t : e.tags) tags.emplace_back(t);
+  o["tags"] = std::move(tags);
+  return std::string(1, kEventFormatV1) + json::serialize(o);
+}
+
+std::optional<Event> DecodeEvent(std::string_view data) {
+  if (data.empty() || data[0] != kEventFormatV1) return std::nullopt;
+  boost::system::error_code ec;
+  json::value v = json::parse(data.substr(1), ec);
+  if (ec || !v.is_object()) return std::nullopt;
+  auto unhex = [](std::string_view h) -> std::optional<MessageId> {
+    if (h.size() != 32) return std::nullopt;
+    std::string raw;
+    for (size_t i = 0; i < 32; i += 2) {
+      int a = Nibble(h[i]), b = Nibble(h[i + 1]);
+      if (a < 0 || b < 0) return std::nullopt;
+      raw.push_back(static_cast<char>(a * 16 + b));
+    }
+    return MessageId::FromRaw(raw);
+  };
+  try {
+    const json::object& o = v.get_object();
+    Event e;
+    auto id = unhex(o.at("id").as_string());
+    auto msg = unhex(o.at("msg").as_string());
+    if (!id || !msg) return std::nullopt;
+    e.id = *id;
+    e.message = *msg;
+    e.at_ms = o.at("at").to_number<int64_t>();
+    e.tenant = o.at("tenant").as_string();
+    e.type = o.at("type").as_string();
+    e.recipient = o.at("rcpt").as_string();
+    e.pool = o.at("pool").as_string();
+    e.source = o.at("source").as_string();
+    e.site = o.at("site").as_string();
+    e.mx = o.at("mx").as_string();
+    e.ip = o.at("ip").as_string();
+    e.code = o.at("code").to_number<int>();
+    e.enhanced = o.at("enh").as_string();
+    e.text = o.at("text").as_string();
+    e.category = o.at("cat").as_string();
+    for (const json::value& t : o.at("tags").as_array()) e.tags.emplace_back(t.as_string());
+    return e;
+  } catch (const std::exception&) {
+    return std::nullopt;
+  }
+}
+
+std::string EventJson(const Event& e) { return json::serialize(ToObject(e)); }
+
+void AddEvent(WriteBatch& batch, const Event& e) {
+  batch.Put(Column::kLog, StreamKey(e), EncodeEvent(e));
+  batch.Put(Column::kLog, TimelineKey(e), e.tenant);
+}
+
+std::string EventCursor(const Event& e) {
+  std::string k;
+  AppendU64BE(k, static_cast<uint64_t>(e.at_ms));
+  k.append(e.id.Raw());
+  return HexEncode(k);
+}
+
+Result<EventPage> ReadTenantEvents(KvStore& kv, const std::string& tenant, int64_t since_ms,
+                                   int64_t until_ms, const std::string& cursor,
+                                   const std::string& type, size_t limit) {
+  std::string prefix = StreamPrefix(tenant);
+  std::string from = prefix;
+  if (!cursor.empty()) {
+    if (cursor.size() != 48) {
+      return MakeError(Code::kInvalidValue, "cursor is not one this API gave", "cursor");
+    }
+    std::string raw;
+    for (size_t i = 0; i < cursor.size(); i += 2) {
+      int a = Nibble(cursor[i]), b = Nibble(cursor[i + 1]);
+      if (a < 0 || b < 0) {
+        return MakeError(Code::kInvalidValue, "cursor is not one this API gave", "cursor");
+      }
+      raw.push_back(static_cast<char>(a * 16 + b));
+    }
+    from += raw;
+    from.push_back('\0');  // strictly after the cursor's event
+  } else {
+    AppendU64BE(from, static_cast<uint64_t>(std::max<int64_t>(since_ms, 0)));
+  }
+  std::string to = prefix;
+  AppendU64BE(to, until_ms > 0 ? static_cast<uint64_t>(until_ms) : ~uint64_t{0});
+  EventPage page;
+  bool corrupt = false, more = false;
+  // Type filters skip events: bound the work of one page all the same.
+  size_t scanned = 0, max_scan = std::max<size_t>(limit * 20, 10000);
+  std::string last_key;
+  Status s = kv.ScanRange(Column::kLog, from, to, [&](std::string_view key, std::string_view v) {
+    if (page.events.size() >= limit || ++scanned > max_scan) {
+      more = true;
+      return false;
+    }
+    last_key.assign(key);
+    auto e = DecodeEvent(v);
+    if (!e) {
+      corrupt = true;
+      return false;
+    }
+    if (type.empty() || e->type == type) page.events.push_back(std::move(*e));
+    return true;
+  });
+  if (!s.ok()) return s.error();
+  if (corrupt) return MakeError(Code::kStorage, "corrupt event record");
+  if (more && !last_key.empty()) page.next_cursor = HexEncode(last_key.substr(prefix.size()));
+  return page;
+}
+
+Result<std::vector<Event>> ReadMessageEvents(KvStore& kv, const MessageId& message) {
+  std::string prefix(kTimelinePrefix);
+  prefix.append(message.Raw());
+  std::vector<std::string> keys;
+  Status s = kv.Scan(Column::kLog, prefix, [&](std::string_view key, std::string_view tenant) {
+    std::string k(kStreamPrefix);
+    k.append(tenant);
+    k.push_back('\0');
+    k.append(key.substr(prefix.size()));  // u64be time + event id
+    keys.push_back(std::move(k));
+    return keys.size() < 100000;
+  });
+  if (!s.ok()) return s.error();
+  std::vector<Event> out;
+  for (const std::string& k : keys) {
+    auto v = kv.Get(Column::kLog, k);
+    if (!v.ok()) return v.error();
+    if (!v.value()) continue;  // expired meanwhile
+    auto e = DecodeEvent(*v.value());
+    if (!e) return MakeError(Code::kStorage, "corrupt event record");
+    out.push_back(std::move(*e));
+  }
+  return out;
+}
+
+bool LogKeyExpired(std::string_view key, std::string_view value,
+                   const std::function<int64_t(std::string_view tenant)>& cutoff_ms) {
+  std::string_view tenant;
+  uint64_t at = 0;
+  if (key.substr(0, kStreamPrefix.size()) == kStreamPrefix) {
+    std::string_view rest = key.substr(kStreamPrefix.size());
+    size_t nul = rest.find('\0');
+    if (nul == std::string_view::npos || rest.size() < nul + 1 + 8) return false;
+    tenant = rest.substr(0, nul);
+    at = ReadU64BE(rest.substr(nul + 1, 8));
+  } else if (key.substr(0, kTimelinePrefix.size()) == kTimelinePrefix) {
+    std::string_view rest = key.substr(kTimelinePrefix.size());
+    if (rest.size() < 16 + 8) return false;
+    tenant = value;
+    at = ReadU64BE(rest.substr(16, 8));
+  } else {
+    return false;
+  }
+  int64_t cutoff = cutoff_ms(tenant);
+  return cutoff > 0 && static_cast<int64_t>(at) < cutoff;
+}
+
+}  // namespace mp

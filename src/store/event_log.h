@@ -1,0 +1,64 @@
+// The event log: every state change of every message and recipient, written in the same batch as
+// the change itself, so an event is durable exactly when its change is (and after a crash every
+// change has its event). Column `log`; layouts in docs/formats/spool.md:
+//   ev/<tenant> 0x00 u64be(at_ms) id16   -> v1 + event JSON   (a tenant's stream, oldest first)
+//   mev/<message id16> u64be(at_ms) id16 -> tenant id        (a message's timeline)
+// Old events go away in compaction (a compaction filter drops keys older than the tenant's
+// retention): no sweeper scans the log.
+// Thread-safety: the functions are stateless; reads go through the KvStore.
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.h"
+#include "core/id.h"
+#include "store/kv.h"
+
+namespace mp {
+
+struct Event {
+  MessageId id;  // time-ordered; its time is at_ms
+  int64_t at_ms = 0;
+  std::string tenant;
+  std::string type;  // accepted, scheduled, canceled, delivered, deferred, bounced, expired, ...
+  MessageId message;
+  std::string recipient;  // "" for message-level events
+  std::string pool, source, site, mx, ip;
+  int code = 0;
+  std::string enhanced, text;
+  std::string category;  // bounce category for deferrals and bounces
+  std::vector<std::string> tags;
+};
+
+std::string EncodeEvent(const Event& e);
+std::optional<Event> DecodeEvent(std::string_view data);
+// The public JSON form (API, webhooks, exports).
+std::string EventJson(const Event& e);
+
+void AddEvent(WriteBatch& batch, const Event& e);
+
+// A position in a tenant's stream: the key suffix after the tenant (u64be time + id16), as text.
+std::string EventCursor(const Event& e);
+
+struct EventPage {
+  std::vector<Event> events;
+  std::string next_cursor;  // "" at the end
+};
+// A tenant's events from since_ms (or after cursor), oldest first, at most limit, optionally of
+// one type. A bad cursor is kInvalidValue.
+Result<EventPage> ReadTenantEvents(KvStore& kv, const std::string& tenant, int64_t since_ms,
+                                   int64_t until_ms, const std::string& cursor,
+                                   const std::string& type, size_t limit);
+// A message's events, oldest first.
+Result<std::vector<Event>> ReadMessageEvents(KvStore& kv, const MessageId& message);
+
+// For the store's compaction filter: whether a log key is older than cutoff_ms for its tenant
+// (retention(tenant) gives the cutoff; 0 = keep).
+bool LogKeyExpired(std::string_view key, std::string_view value,
+                   const std::function<int64_t(std::string_view tenant)>& cutoff_ms);
+
+}  // namespace mp
