@@ -5,6 +5,7 @@
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "feedback/classify.h"
 #include "ingest/submission.h"
 #include "mime/dkim.h"
 
@@ -62,6 +63,46 @@ BENCHMARK(BM_DkimSign)
     ->Args({0, 102400})
     ->Args({1, 2048})
     ->Args({1, 102400});
+
+// Bounce classification of a mix of provider and local replies against the shipped rules (runs for
+// every deferral and bounce). One iteration classifies the whole mix.
+void BM_ClassifyBounceMix(benchmark::State& state) {
+  auto classifier = mp::feedback::BounceClassifier::Load("");
+  struct Reply {
+    int code;
+    const char* enhanced;
+    const char* text;
+  };
+  const Reply mix[] = {
+      {550, "5.1.1",
+       "The email account that you tried to reach does not exist. Please try double-checking the "
+       "recipient's email address for typos or unnecessary spaces. - gsmtp"},
+      {452, "4.2.2", "The recipient's inbox is out of storage space. - gsmtp"},
+      {421, "4.7.28",
+       "Gmail has detected an unusual rate of unsolicited mail originating from your IP address. "
+       "To protect our users from spam, mail sent from your IP address has been temporarily rate "
+       "limited."},
+      {550, "5.7.26", "This mail has been blocked because the sender is unauthenticated."},
+      {550, "5.7.1",
+       "Unfortunately, messages from [192.0.2.7] weren't sent. Please contact your Internet "
+       "service provider since part of their network is on our block list (S3150)."},
+      {550, "5.5.0", "Requested action not taken: mailbox unavailable (S2017062302)"},
+      {421, "4.7.0",
+       "[TSS04] Messages from 192.0.2.7 temporarily deferred due to unexpected volume or user "
+       "complaints - 4.16.55.1"},
+      {552, "", "1 Requested mail action aborted, mailbox full"},
+      {451, "4.4.1", "no MX host could be reached"},
+      {554, "5.3.0", "Transaction failed"},  // no rule matches: the whole list is tried
+  };
+  for (auto _ : state) {
+    for (const Reply& r : mix) {
+      auto c = classifier.value().Classify(r.code, r.enhanced, r.text);
+      benchmark::DoNotOptimize(c);
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * static_cast<int64_t>(std::size(mix)));
+}
+BENCHMARK(BM_ClassifyBounceMix);
 
 }  // namespace
 

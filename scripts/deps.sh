@@ -18,6 +18,7 @@ PKGS_BUILD=(
   libtomlplusplus-dev       # configuration
   libcli11-dev              # command line
   libidn2-dev               # internationalized domain names (IDNA2008)
+  libre2-dev                # linear-time regular expressions (bounce classification rules)
   libgtest-dev libgmock-dev # unit tests
   libbenchmark-dev          # micro benchmarks
 )

@@ -3,10 +3,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$1; secs=$2
-mkdir -p fuzz-corpus/submission fuzz-corpus/address fuzz-corpus/smtp_reply fuzz-corpus/dns fuzz-corpus/dkim
+mkdir -p fuzz-corpus/submission fuzz-corpus/address fuzz-corpus/smtp_reply fuzz-corpus/dns fuzz-corpus/dkim fuzz-corpus/classify fuzz-corpus/webhook_url
 "$build/tests/fuzz/fuzz_submission" -max_total_time="$secs" -max_len=8192 \
   fuzz-corpus/submission tests/fuzz/corpus/submission
 "$build/tests/fuzz/fuzz_address" -max_total_time="$secs" -max_len=1024 fuzz-corpus/address
 "$build/tests/fuzz/fuzz_smtp_reply" -max_total_time="$secs" -max_len=4096 fuzz-corpus/smtp_reply
 "$build/tests/fuzz/fuzz_dns" -max_total_time="$secs" -max_len=4096 fuzz-corpus/dns
 "$build/tests/fuzz/fuzz_dkim" -max_total_time="$secs" -max_len=16384 fuzz-corpus/dkim
+"$build/tests/fuzz/fuzz_classify" -max_total_time="$secs" -max_len=8192 fuzz-corpus/classify
+"$build/tests/fuzz/fuzz_webhook_url" -max_total_time="$secs" -max_len=4096 fuzz-corpus/webhook_url

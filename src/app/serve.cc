@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "deliver/engine.h"
+#include "feedback/classify.h"
 #include "ingest/domains.h"
 #include "ingest/idempotency.h"
 #include "ingest/send_limits.h"
@@ -187,6 +188,11 @@ int RunServe(const Config& config) {
     log::Error("serve.shaping_failed", {{"error", shaping.error().detail}});
     return 1;
   }
+  auto classifier = feedback::BounceClassifier::Load(config.feedback.bounce_rules_file);
+  if (!classifier.ok()) {
+    log::Error("serve.bounce_rules_failed", {{"error", classifier.error().detail}});
+    return 1;
+  }
   std::unique_ptr<net::Resolver> resolver;
   std::unique_ptr<DeliveryEngine> delivery;
   if (config.delivery.enabled) {
@@ -198,6 +204,7 @@ int RunServe(const Config& config) {
     resolver = std::move(created.value());
     delivery = std::make_unique<DeliveryEngine>(config, kv, *resolver, Clock::System(), egress,
                                                 shaping.value());
+    delivery->SetClassifier(&classifier.value());
     delivery->SetTenantPolicy([&tenants](const std::string& tenant) {
       TenantService::Sched s = tenants.Scheduling(tenant);
       return DeliveryEngine::TenantPolicy{s.weight, s.paused};

@@ -271,6 +271,8 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
     });
   });
   Section(root, "events", [&](Reader& r) { r.Int("retention_days", &c.events.retention_days); });
+  Section(root, "feedback",
+          [&](Reader& r) { r.Str("bounce_rules_file", &c.feedback.bounce_rules_file); });
   Section(root, "domains", [&](Reader& r) {
     r.Bool("require_verified", &c.domains.require_verified);
     r.Int("check_interval_seconds", &c.domains.check_interval_seconds);

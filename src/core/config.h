@@ -178,6 +178,11 @@ struct EventsConfig {
   int retention_days = 30;  // events older than this go away in compaction
 };
 
+// Feedback: bounce classification.
+struct FeedbackConfig {
+  std::string bounce_rules_file;  // operator rules (TOML), read before share/bounce_rules.toml
+};
+
 struct Config {
   std::string data_dir = "./var";  // where the spool and state live
   HttpConfig http;
@@ -192,6 +197,7 @@ struct Config {
   EgressConfig egress;
   DomainsConfig domains;
   EventsConfig events;
+  FeedbackConfig feedback;
 };
 
 std::string_view TlsPolicyName(TlsPolicy p);

@@ -29,6 +29,7 @@
 #include "core/metrics.h"
 #include "deliver/fair_queue.h"
 #include "deliver/route.h"
+#include "feedback/classify.h"
 #include "net/resolver.h"
 #include "queue/retry.h"
 #include "route/egress_service.h"
@@ -219,6 +220,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     return DeliveryEngine::TenantPolicy{};
   };
   bool Paused(const std::string& tenant) const { return policy(tenant).paused; }
+  const feedback::BounceClassifier* classifier = nullptr;
 
   std::thread scanner;
   std::mutex scan_mu;
@@ -1193,6 +1195,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       ev.enhanced = last.enhanced;
       ev.text = last.text;
       ev.tags = env.tags;
+      if (ev.type == "expired") {
+        ev.category = "expired";
+      } else if (ev.type != "delivered" && classifier) {
+        ev.category = std::string(feedback::BounceCategoryName(
+            classifier->Classify(last.code, last.enhanced, last.text).category));
+      }
       msg->events.push_back(std::move(ev));
     }
     if (!job.pool.empty() && count_health) {
@@ -1350,6 +1358,9 @@ void DeliveryEngine::Start() {
 void DeliveryEngine::Notify() { impl_->Notify(); }
 void DeliveryEngine::SetTenantPolicy(std::function<TenantPolicy(const std::string&)> policy) {
   impl_->policy = std::move(policy);
+}
+void DeliveryEngine::SetClassifier(const feedback::BounceClassifier* classifier) {
+  impl_->classifier = classifier;
 }
 void DeliveryEngine::TenantChanged(const std::string& tenant_id) {
   impl_->TenantChanged(tenant_id);

@@ -40,6 +40,9 @@ namespace route {
 class EgressService;
 class ShapingRules;
 }  // namespace route
+namespace feedback {
+class BounceClassifier;
+}
 
 class DeliveryEngine {
  public:
@@ -72,6 +75,8 @@ class DeliveryEngine {
     bool paused = false;
   };
   void SetTenantPolicy(std::function<TenantPolicy(const std::string& tenant_id)> policy);
+  // Classifies every deferral and bounce for its event's category. Set before Start.
+  void SetClassifier(const feedback::BounceClassifier* classifier);
   // A tenant was paused or resumed (or reweighted): a paused tenant's jobs waiting at the sites go
   // back to the queue untried; a resumed tenant's queue is scanned again from its start.
   void TenantChanged(const std::string& tenant_id);

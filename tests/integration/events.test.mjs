@@ -58,6 +58,10 @@ tls = "disabled"
     assert.equal(bounce.reply.code, 550);
     assert.equal(bounce.reply.enhanced_code, '5.1.1');
     assert.deepEqual(bounce.tags, ['welcome']);
+    assert.equal(bounce.category, 'invalid_recipient');
+    const deferral = list.find((e) => e.type === 'deferred');
+    assert.ok(deferral.category, 'a deferral has a category');
+    assert.equal(list.find((e) => e.type === 'delivered').category, null);
     assert.match(bounce.site, /^relay:/);
     const times = list.map((e) => Date.parse(e.at));
     assert.deepEqual([...times].sort((a, b) => a - b), times, 'oldest first');
