@@ -214,37 +214,10 @@ TEST(WebhookVerify, TimestampToleranceStopsReplays) {
 
 // Independent verification with the specification's own npm package (tests/tools/
 // webhook_verify.mjs), which checks the timestamp against its clock: sign with the current time.
-std::filesystem::path ToolsDir() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "tools";
-}
-
-std::string ShellQuote(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
-
-struct RunResult {
-  int status = -1;
-  std::string output;
-};
-
-RunResult RunCommand(const std::string& command) {
-  RunResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
-  result.status = pclose(pipe);
-  return result;
-}
+using test::RunCommand;
+using test::RunResult;
+using test::ShellQuote;
+using test::ToolsDir;
 
 int ExitCode(const RunResult& r) {
   return r.status != -1 && WIFEXITED(r.status) ? WEXITSTATUS(r.status) : -1;

@@ -396,37 +396,10 @@ TEST(DkimKeys, LoadRefusesWrongKeysAndNames) {
 // Independent verification: dkimpy (tests/tools/dkim_verify.py) and mailauth
 // (tests/tools/dkim_verify.mjs) check the signatures, with DNS answered from the records we give.
 
-std::filesystem::path ToolsDir() {
-  return std::filesystem::path(__FILE__).parent_path().parent_path().parent_path() / "tools";
-}
-
-std::string ShellQuote(std::string_view s) {
-  std::string out = "'";
-  for (char c : s) {
-    if (c == '\'') {
-      out += "'\\''";
-    } else {
-      out.push_back(c);
-    }
-  }
-  return out + "'";
-}
-
-struct RunResult {
-  int status = -1;
-  std::string output;
-};
-
-RunResult RunCommand(const std::string& command) {
-  RunResult result;
-  FILE* pipe = popen((command + " 2>&1").c_str(), "r");
-  if (!pipe) return result;
-  char buf[4096];
-  size_t n;
-  while ((n = fread(buf, 1, sizeof buf, pipe)) > 0) result.output.append(buf, n);
-  result.status = pclose(pipe);
-  return result;
-}
+using test::RunCommand;
+using test::RunResult;
+using test::ShellQuote;
+using test::ToolsDir;
 
 // path -> "pass" or "fail ..." as the verifier printed it.
 std::map<std::string, std::string> Verdicts(const std::string& output) {
