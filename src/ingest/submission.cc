@@ -394,9 +394,10 @@ class Parser {
     return Status::Ok();
   }
 
-  Status SendAt(const json::object& o, const Clock& clock, int64_t* send_at_ms) {
+  // now: the message's creation time (one clock reading, so an unscheduled message's send_at
+  // equals its created_at exactly).
+  Status SendAt(const json::object& o, int64_t now, int64_t* send_at_ms) {
     const json::value* v = o.if_contains("send_at");
-    int64_t now = clock.NowMs();
     *send_at_ms = now;
     if (!v || v->is_null()) return Status::Ok();
     std::string f = Field("send_at");
@@ -566,14 +567,15 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
   if (!s.ok()) return s.error();
   s = p.Metadata(o, &e.metadata_json);
   if (!s.ok()) return s.error();
+  const int64_t now = clock.NowMs();
   int64_t send_at = 0;
-  s = p.SendAt(o, clock, &send_at);
+  s = p.SendAt(o, now, &send_at);
   if (!s.ok()) return s.error();
 
   e.id = NewId(clock);
   e.tenant_id = std::string(tenant_id);
   e.mail_from = in.from.Address();
-  e.created_ms = clock.NowMs();
+  e.created_ms = now;
   e.updated_ms = e.created_ms;
   e.send_at_ms = send_at;
   e.source = "http";
