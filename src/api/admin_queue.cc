@@ -24,6 +24,7 @@
 #include "core/id.h"
 #include "core/log.h"
 #include "ingest/tenants.h"
+#include "store/event_log.h"
 #include "store/spool.h"
 
 namespace mp {
@@ -485,7 +486,8 @@ bool WouldChange(Action a, const Envelope& e, int64_t now) {
 
 // Applies the action to e, adding its writes to batch. Returns whether its queue entry was put
 // at an earlier time (release, retry), which the engine's scan must be told about.
-bool Apply(Action a, Envelope& e, const std::string& domain, int64_t now, WriteBatch& batch) {
+bool Apply(Action a, Envelope& e, const std::string& domain, int64_t now, const Clock& clock,
+           WriteBatch& batch) {
   e.updated_ms = now;
   switch (a) {
     case Action::kHold:
@@ -508,7 +510,17 @@ bool Apply(Action a, Envelope& e, const std::string& domain, int64_t now, WriteB
     }
     case Action::kPurge:
       for (RecipientRecord& r : e.recipients) {
-        if (Chosen(r, domain)) r.status = RecipientStatus::kCanceled;
+        if (!Chosen(r, domain)) continue;
+        r.status = RecipientStatus::kCanceled;
+        Event ev;  // as a cancel through the API writes
+        ev.id = NewId(clock);
+        ev.at_ms = now;
+        ev.tenant = e.tenant_id;
+        ev.type = "canceled";
+        ev.message = e.id;
+        ev.recipient = r.address;
+        ev.tags = e.tags;
+        AddEvent(batch, ev);
       }
       e.status = DeriveStatus(e);
       AddEnvelopeUpdate(batch, e, !AnyPending(e));
@@ -610,7 +622,7 @@ class ActionRun {
         continue;
       }
       Envelope& e = *fresh.value();
-      if (Apply(action_, e, sel_.domain, now, batch)) r_.moved.insert(e.tenant_id);
+      if (Apply(action_, e, sel_.domain, now, ctx_.clock, batch)) r_.moved.insert(e.tenant_id);
       ++r_.changed;
       if (r_.ids.size() < kIdsShown) r_.ids.push_back(e.id.ToString());
     }

@@ -325,6 +325,10 @@ tls = "disabled"
       ['tempfail+b@p1.test', 'canceled'],
     ]);
     assert.equal(m.status, 'deferred');
+    // Each canceled recipient has its event, as a cancel through the API writes.
+    const ev = await server.request('GET', `/v1/messages/${id}/events`, { key: server.key('ops') });
+    const canceled = ev.json.events.filter((e) => e.type === 'canceled').map((e) => e.recipient).sort();
+    assert.deepEqual(canceled, ['tempfail+b@p1.test', 'tempfail@p1.test']);
     assert.equal((await summary(`?tenant=${ops}&domain=p1.test`)).messages, 0);
     assert.equal((await summary(`?tenant=${ops}&domain=p2.test`)).recipients, 1);
     // A domain alone selects across tenants; the last pending recipient goes, so the message
