@@ -512,15 +512,8 @@ bool Apply(Action a, Envelope& e, const std::string& domain, int64_t now, const 
       for (RecipientRecord& r : e.recipients) {
         if (!Chosen(r, domain)) continue;
         r.status = RecipientStatus::kCanceled;
-        Event ev;  // as a cancel through the API writes
-        ev.id = NewId(clock);
-        ev.at_ms = now;
-        ev.tenant = e.tenant_id;
-        ev.type = "canceled";
-        ev.message = e.id;
-        ev.recipient = r.address;
-        ev.tags = e.tags;
-        AddEvent(batch, ev);
+        // As a cancel through the API writes.
+        AddEvent(batch, MakeEvent(e, "canceled", r.address, clock, now));
       }
       e.status = DeriveStatus(e);
       AddEnvelopeUpdate(batch, e, !AnyPending(e));

@@ -390,15 +390,7 @@ asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& 
   for (RecipientRecord& r : e.recipients) {
     if (!r.Pending()) continue;
     r.status = RecipientStatus::kCanceled;
-    Event ev;
-    ev.id = NewId(ctx.clock);
-    ev.at_ms = e.updated_ms;
-    ev.tenant = e.tenant_id;
-    ev.type = "canceled";
-    ev.message = e.id;
-    ev.recipient = r.address;
-    ev.tags = e.tags;
-    AddEvent(batch, ev);
+    AddEvent(batch, MakeEvent(e, "canceled", r.address, ctx.clock, e.updated_ms));
   }
   e.status = DeriveStatus(e);
   AddEnvelopeUpdate(batch, e, true);

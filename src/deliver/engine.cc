@@ -1175,16 +1175,11 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
           break;
         }
       }
-      Event ev;
-      ev.id = NewId(clock);
-      ev.at_ms = now;
-      ev.tenant = env.tenant_id;
-      ev.type = r.status == RecipientStatus::kDelivered  ? "delivered"
-                : r.status == RecipientStatus::kDeferred ? "deferred"
-                : r.reason == "expired"                  ? "expired"
-                                                         : "bounced";
-      ev.message = env.id;
-      ev.recipient = r.address;
+      const char* type = r.status == RecipientStatus::kDelivered  ? "delivered"
+                         : r.status == RecipientStatus::kDeferred ? "deferred"
+                         : r.reason == "expired"                  ? "expired"
+                                                                  : "bounced";
+      Event ev = MakeEvent(env, type, r.address, clock, now);
       ev.pool = job.pool;
       ev.source = job.source;
       ev.site = job.health_site;
@@ -1194,7 +1189,6 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       ev.code = last.code;
       ev.enhanced = last.enhanced;
       ev.text = last.text;
-      ev.tags = env.tags;
       if (ev.type == "expired") {
         ev.category = "expired";
       } else if (ev.type != "delivered" && classifier) {

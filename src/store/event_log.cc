@@ -136,6 +136,19 @@ std::optional<Event> DecodeEvent(std::string_view data) {
 
 std::string EventJson(const Event& e) { return json::serialize(ToObject(e)); }
 
+Event MakeEvent(const Envelope& e, std::string type, std::string recipient, const Clock& clock,
+                int64_t at_ms) {
+  Event ev;
+  ev.id = NewId(clock);
+  ev.at_ms = at_ms;
+  ev.tenant = e.tenant_id;
+  ev.type = std::move(type);
+  ev.message = e.id;
+  ev.recipient = std::move(recipient);
+  ev.tags = e.tags;
+  return ev;
+}
+
 void AddEvent(WriteBatch& batch, const Event& e) {
   batch.Put(Column::kLog, StreamKey(e), EncodeEvent(e));
   batch.Put(Column::kLog, TimelineKey(e), e.tenant);

@@ -17,8 +17,11 @@
 #include "core/error.h"
 #include "core/id.h"
 #include "store/kv.h"
+#include "store/spool.h"
 
 namespace mp {
+
+class Clock;
 
 struct Event {
   MessageId id;  // time-ordered; its time is at_ms
@@ -40,6 +43,11 @@ std::optional<Event> DecodeEvent(std::string_view data);
 std::string EventJson(const Event& e);
 
 void AddEvent(WriteBatch& batch, const Event& e);
+
+// An event of message e (a fresh time-ordered id, at at_ms), for recipient ("" for the message),
+// with the message's tags; the caller adds the reply and the path when there are any.
+Event MakeEvent(const Envelope& e, std::string type, std::string recipient, const Clock& clock,
+                int64_t at_ms);
 
 // A position in a tenant's stream: the key suffix after the tenant (u64be time + id16), as text.
 std::string EventCursor(const Event& e);

@@ -19,6 +19,14 @@ struct RunResult {
 // Runs command with sh, standard error with standard output.
 RunResult RunCommand(const std::string& command);
 
+// A self-signed P-256 certificate for CN "localhost" with the given subjectAltNames
+// ("DNS:localhost,IP:127.0.0.1"), and its key, PEM in memory; empty strings (and *error set) if
+// OpenSSL fails.
+struct PemCert {
+  std::string cert_pem, key_pem;
+};
+PemCert MakeSelfSignedPem(const char* subject_alt_names, std::string* error = nullptr);
+
 class TempDir {
  public:
   TempDir();

@@ -1,4 +1,5 @@
 #include "events/http_client.h"
+#include "test_util.h"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -329,53 +330,10 @@ TEST(HttpPost, RefusesBadInputBeforeConnecting) {
 }
 
 // A self-signed certificate and its key, PEM in memory.
-struct Cert {
-  std::string cert_pem, key_pem;
-};
+using Cert = mp::test::PemCert;
 
 Cert MakeCert(const char* subject_alt_names) {
-  Cert out;
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  bool ok = key && x;
-  if (ok) {
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME* name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("webhook test"), -1, -1, 0);
-    X509_set_issuer_name(x, name);
-    X509V3_CTX v3;
-    X509V3_set_ctx_nodb(&v3);
-    X509V3_set_ctx(&v3, x, x, nullptr, nullptr, 0);
-    X509_EXTENSION* san =
-        X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, subject_alt_names);
-    ok = san && X509_add_ext(x, san, -1) == 1;
-    X509_EXTENSION_free(san);
-    ok = ok && X509_sign(x, key, EVP_sha256()) > 0;
-  }
-  auto pem = [](auto write) {
-    BIO* b = BIO_new(BIO_s_mem());
-    std::string text;
-    if (b && write(b) == 1) {
-      char* data = nullptr;
-      long n = BIO_get_mem_data(b, &data);
-      text.assign(data, static_cast<size_t>(n));
-    }
-    BIO_free(b);
-    return text;
-  };
-  if (ok) {
-    out.cert_pem = pem([&](BIO* b) { return PEM_write_bio_X509(b, x); });
-    out.key_pem = pem([&](BIO* b) {
-      return PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr);
-    });
-  }
-  X509_free(x);
-  EVP_PKEY_free(key);
+  Cert out = mp::test::MakeSelfSignedPem(subject_alt_names);
   EXPECT_FALSE(out.cert_pem.empty() || out.key_pem.empty()) << "cannot make a test certificate";
   return out;
 }

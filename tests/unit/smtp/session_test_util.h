@@ -22,6 +22,7 @@
 #include <boost/asio/post.hpp>
 #include <cerrno>
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -33,6 +34,7 @@
 
 #include "smtp/listener.h"
 #include "smtp/server_session.h"
+#include "test_util.h"
 
 namespace mp::smtp::test {
 
@@ -307,46 +309,11 @@ struct TestCert {
 inline bool MakeSelfSignedCert(const std::string& dir, TestCert* out, std::string* error) {
   out->cert_file = dir + "/cert.pem";
   out->key_file = dir + "/key.pem";
-  EVP_PKEY* key = EVP_EC_gen("P-256");
-  X509* x = X509_new();
-  bool ok = key && x;
-  if (ok) {
-    X509_set_version(x, 2);
-    ASN1_INTEGER_set(X509_get_serialNumber(x), 1);
-    X509_gmtime_adj(X509_getm_notBefore(x), -3600);
-    X509_gmtime_adj(X509_getm_notAfter(x), 86400);
-    X509_set_pubkey(x, key);
-    X509_NAME* name = X509_get_subject_name(x);
-    X509_NAME_add_entry_by_txt(name, "CN", MBSTRING_ASC,
-                               reinterpret_cast<const unsigned char*>("localhost"), -1, -1, 0);
-    X509_set_issuer_name(x, name);
-    X509V3_CTX v3;
-    X509V3_set_ctx_nodb(&v3);
-    X509V3_set_ctx(&v3, x, x, nullptr, nullptr, 0);
-    X509_EXTENSION* san =
-        X509V3_EXT_conf_nid(nullptr, &v3, NID_subject_alt_name, "DNS:localhost,IP:127.0.0.1");
-    ok = san && X509_add_ext(x, san, -1) == 1;
-    X509_EXTENSION_free(san);
-    ok = ok && X509_sign(x, key, EVP_sha256()) > 0;
-  }
-  if (ok) {
-    BIO* b = BIO_new_file(out->cert_file.c_str(), "w");
-    ok = b && PEM_write_bio_X509(b, x) == 1;
-    BIO_free(b);
-  }
-  if (ok) {
-    BIO* b = BIO_new_file(out->key_file.c_str(), "w");
-    ok = b && PEM_write_bio_PrivateKey(b, key, nullptr, nullptr, 0, nullptr, nullptr) == 1;
-    BIO_free(b);
-  }
-  if (!ok) {
-    char msg[256];
-    ERR_error_string_n(ERR_get_error(), msg, sizeof msg);
-    *error = msg;
-  }
-  X509_free(x);
-  EVP_PKEY_free(key);
-  return ok;
+  mp::test::PemCert pem = mp::test::MakeSelfSignedPem("DNS:localhost,IP:127.0.0.1", error);
+  if (pem.cert_pem.empty() || pem.key_pem.empty()) return false;
+  std::ofstream(out->cert_file, std::ios::binary) << pem.cert_pem;
+  std::ofstream(out->key_file, std::ios::binary) << pem.key_pem;
+  return true;
 }
 
 }  // namespace mp::smtp::test
