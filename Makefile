@@ -60,7 +60,7 @@ bench: build
 FUZZ_SECONDS ?= 60
 fuzz: deps
 	CC=clang CXX=clang++ cmake -S . -B $(BUILD_FUZZ) $(CMAKE_FLAGS) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DMAILPLANE_FUZZ=ON -DMAILPLANE_TESTS=OFF
-	ninja -C $(BUILD_FUZZ) -j $(JOBS) fuzz_submission fuzz_address fuzz_smtp_reply fuzz_dns fuzz_dkim fuzz_classify fuzz_webhook_url
+	ninja -C $(BUILD_FUZZ) -j $(JOBS) fuzz_submission fuzz_address fuzz_smtp_reply fuzz_dns fuzz_dkim fuzz_classify fuzz_webhook_url fuzz_report fuzz_suppression_csv
 	@scripts/fuzz.sh $(BUILD_FUZZ) $(FUZZ_SECONDS)
 
 lint: deps $(BUILD_RELEASE)/build.ninja

@@ -3,7 +3,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=$1; secs=$2
-mkdir -p fuzz-corpus/submission fuzz-corpus/address fuzz-corpus/smtp_reply fuzz-corpus/dns fuzz-corpus/dkim fuzz-corpus/classify fuzz-corpus/webhook_url
+mkdir -p fuzz-corpus/submission fuzz-corpus/address fuzz-corpus/smtp_reply fuzz-corpus/dns fuzz-corpus/dkim fuzz-corpus/classify fuzz-corpus/webhook_url \
+  fuzz-corpus/report fuzz-corpus/suppression_csv
 "$build/tests/fuzz/fuzz_submission" -max_total_time="$secs" -max_len=8192 \
   fuzz-corpus/submission tests/fuzz/corpus/submission
 "$build/tests/fuzz/fuzz_address" -max_total_time="$secs" -max_len=1024 fuzz-corpus/address
@@ -12,3 +13,5 @@ mkdir -p fuzz-corpus/submission fuzz-corpus/address fuzz-corpus/smtp_reply fuzz-
 "$build/tests/fuzz/fuzz_dkim" -max_total_time="$secs" -max_len=16384 fuzz-corpus/dkim
 "$build/tests/fuzz/fuzz_classify" -max_total_time="$secs" -max_len=8192 fuzz-corpus/classify
 "$build/tests/fuzz/fuzz_webhook_url" -max_total_time="$secs" -max_len=4096 fuzz-corpus/webhook_url
+"$build/tests/fuzz/fuzz_report" -max_total_time="$secs" -max_len=65536 fuzz-corpus/report
+"$build/tests/fuzz/fuzz_suppression_csv" -max_total_time="$secs" -max_len=16384 fuzz-corpus/suppression_csv
