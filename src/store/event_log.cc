@@ -19,11 +19,37 @@ std::string StreamPrefix(const std::string& tenant) {
   return k;
 }
 
+int Nibble(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  return -1;
+}
+
+// The stamp's floor: the event's time in microseconds.
+uint64_t StampFloor(const Event& e) {
+  return static_cast<uint64_t>(std::max<int64_t>(e.at_ms, 0)) * 1000;
+}
+
 std::string StreamKey(const Event& e) {
   std::string k = StreamPrefix(e.tenant);
-  AppendU64BE(k, static_cast<uint64_t>(e.at_ms));
+  AppendU64BE(k, StampFloor(e));
   k.append(e.id.Raw());
   return k;
+}
+
+Result<std::string> DecodeCursor(const std::string& cursor) {
+  if (cursor.size() != 48) {
+    return MakeError(Code::kInvalidValue, "cursor is not one this API gave", "cursor");
+  }
+  std::string raw;
+  for (size_t i = 0; i < cursor.size(); i += 2) {
+    int a = Nibble(cursor[i]), b = Nibble(cursor[i + 1]);
+    if (a < 0 || b < 0) {
+      return MakeError(Code::kInvalidValue, "cursor is not one this API gave", "cursor");
+    }
+    raw.push_back(static_cast<char>(a * 16 + b));
+  }
+  return raw;
 }
 
 std::string TimelineKey(const Event& e) {
@@ -32,12 +58,6 @@ std::string TimelineKey(const Event& e) {
   AppendU64BE(k, static_cast<uint64_t>(e.at_ms));
   k.append(e.id.Raw());
   return k;
-}
-
-int Nibble(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  return -1;
 }
 
 json::object ToObject(const Event& e) {
@@ -64,6 +84,13 @@ json::object ToObject(const Event& e) {
   json::array tags;
   for (const auto& t : e.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
+  json::value meta = json::object{};
+  if (!e.metadata_json.empty()) {
+    boost::system::error_code ec;
+    json::value parsed = json::parse(e.metadata_json, ec);
+    if (!ec && parsed.is_object()) meta = std::move(parsed);
+  }
+  o["metadata"] = std::move(meta);
   return o;
 }
 
@@ -85,6 +112,7 @@ std::string EncodeEvent(const Event& e) {
                  {"enh", e.enhanced},
                  {"text", e.text},
                  {"cat", e.category}};
+  if (!e.metadata_json.empty() && e.metadata_json != "{}") o["meta"] = e.metadata_json;
   json::array tags;
   for (const auto& t : e.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
@@ -128,6 +156,7 @@ std::optional<Event> DecodeEvent(std::string_view data) {
     e.text = o.at("text").as_string();
     e.category = o.at("cat").as_string();
     for (const json::value& t : o.at("tags").as_array()) e.tags.emplace_back(t.as_string());
+    if (const json::value* m = o.if_contains("meta")) e.metadata_json = m->as_string();
     return e;
   } catch (const std::exception&) {
     return std::nullopt;
@@ -146,18 +175,31 @@ Event MakeEvent(const Envelope& e, std::string type, std::string recipient, cons
   ev.message = e.id;
   ev.recipient = std::move(recipient);
   ev.tags = e.tags;
+  ev.metadata_json = e.metadata_json;
   return ev;
 }
 
 void AddEvent(WriteBatch& batch, const Event& e) {
-  batch.Put(Column::kLog, StreamKey(e), EncodeEvent(e));
-  batch.Put(Column::kLog, TimelineKey(e), e.tenant);
+  auto stamp_at = static_cast<int32_t>(kStreamPrefix.size() + e.tenant.size() + 1);
+  batch.PutStamped(Column::kLog, StreamKey(e), EncodeEvent(e), stamp_at, -1);
+  std::string timeline;
+  AppendU64BE(timeline, StampFloor(e));
+  timeline += e.tenant;
+  batch.PutStamped(Column::kLog, TimelineKey(e), std::move(timeline), -1, 0);
 }
 
 std::string EventCursor(const Event& e) {
   std::string k;
-  AppendU64BE(k, static_cast<uint64_t>(e.at_ms));
+  AppendU64BE(k, e.seq);
   k.append(e.id.Raw());
+  return HexEncode(k);
+}
+
+std::string EventCursorAt(int64_t at_ms) {
+  std::string k;
+  uint64_t us = static_cast<uint64_t>(std::max<int64_t>(at_ms, 0)) * 1000;
+  AppendU64BE(k, us == 0 ? 0 : us - 1);
+  k.append(16, '\xff');
   return HexEncode(k);
 }
 
@@ -167,24 +209,15 @@ Result<EventPage> ReadTenantEvents(KvStore& kv, const std::string& tenant, int64
   std::string prefix = StreamPrefix(tenant);
   std::string from = prefix;
   if (!cursor.empty()) {
-    if (cursor.size() != 48) {
-      return MakeError(Code::kInvalidValue, "cursor is not one this API gave", "cursor");
-    }
-    std::string raw;
-    for (size_t i = 0; i < cursor.size(); i += 2) {
-      int a = Nibble(cursor[i]), b = Nibble(cursor[i + 1]);
-      if (a < 0 || b < 0) {
-        return MakeError(Code::kInvalidValue, "cursor is not one this API gave", "cursor");
-      }
-      raw.push_back(static_cast<char>(a * 16 + b));
-    }
-    from += raw;
+    auto raw = DecodeCursor(cursor);
+    if (!raw.ok()) return raw.error();
+    from += raw.value();
     from.push_back('\0');  // strictly after the cursor's event
   } else {
-    AppendU64BE(from, static_cast<uint64_t>(std::max<int64_t>(since_ms, 0)));
+    AppendU64BE(from, static_cast<uint64_t>(std::max<int64_t>(since_ms, 0)) * 1000);
   }
   std::string to = prefix;
-  AppendU64BE(to, until_ms > 0 ? static_cast<uint64_t>(until_ms) : ~uint64_t{0});
+  AppendU64BE(to, until_ms > 0 ? static_cast<uint64_t>(until_ms) * 1000 : ~uint64_t{0});
   EventPage page;
   bool corrupt = false, more = false;
   // Type filters skip events: bound the work of one page all the same.
@@ -201,6 +234,7 @@ Result<EventPage> ReadTenantEvents(KvStore& kv, const std::string& tenant, int64
       corrupt = true;
       return false;
     }
+    e->seq = ReadU64BE(key.substr(prefix.size(), 8));
     if (type.empty() || e->type == type) page.events.push_back(std::move(*e));
     return true;
   });
@@ -214,11 +248,13 @@ Result<std::vector<Event>> ReadMessageEvents(KvStore& kv, const MessageId& messa
   std::string prefix(kTimelinePrefix);
   prefix.append(message.Raw());
   std::vector<std::string> keys;
-  Status s = kv.Scan(Column::kLog, prefix, [&](std::string_view key, std::string_view tenant) {
+  Status s = kv.Scan(Column::kLog, prefix, [&](std::string_view key, std::string_view value) {
+    if (value.size() < 8 || key.size() != prefix.size() + 8 + 16) return true;
     std::string k(kStreamPrefix);
-    k.append(tenant);
+    k.append(value.substr(8));  // the tenant
     k.push_back('\0');
-    k.append(key.substr(prefix.size()));  // u64be time + event id
+    k.append(value.substr(0, 8));             // the stamp
+    k.append(key.substr(prefix.size() + 8));  // the event id
     keys.push_back(std::move(k));
     return keys.size() < 100000;
   });
@@ -230,6 +266,7 @@ Result<std::vector<Event>> ReadMessageEvents(KvStore& kv, const MessageId& messa
     if (!v.value()) continue;  // expired meanwhile
     auto e = DecodeEvent(*v.value());
     if (!e) return MakeError(Code::kStorage, "corrupt event record");
+    e->seq = ReadU64BE(std::string_view(k).substr(k.size() - 24, 8));
     out.push_back(std::move(*e));
   }
   return out;
@@ -244,11 +281,11 @@ bool LogKeyExpired(std::string_view key, std::string_view value,
     size_t nul = rest.find('\0');
     if (nul == std::string_view::npos || rest.size() < nul + 1 + 8) return false;
     tenant = rest.substr(0, nul);
-    at = ReadU64BE(rest.substr(nul + 1, 8));
+    at = ReadU64BE(rest.substr(nul + 1, 8)) / 1000;  // the stamp is in microseconds
   } else if (key.substr(0, kTimelinePrefix.size()) == kTimelinePrefix) {
     std::string_view rest = key.substr(kTimelinePrefix.size());
-    if (rest.size() < 16 + 8) return false;
-    tenant = value;
+    if (rest.size() < 16 + 8 || value.size() < 8) return false;
+    tenant = value.substr(8);
     at = ReadU64BE(rest.substr(16, 8));
   } else {
     return false;

@@ -1,8 +1,12 @@
 // The event log: every state change of every message and recipient, written in the same batch as
 // the change itself, so an event is durable exactly when its change is (and after a crash every
 // change has its event). Column `log`; layouts in docs/formats/spool.md:
-//   ev/<tenant> 0x00 u64be(at_ms) id16   -> v1 + event JSON   (a tenant's stream, oldest first)
-//   mev/<message id16> u64be(at_ms) id16 -> tenant id        (a message's timeline)
+//   ev/<tenant> 0x00 u64be(stamp) id16    -> v1 + event JSON        (a tenant's stream)
+//   mev/<message id16> u64be(at_ms) id16 -> u64be(stamp) tenant id (a message's timeline)
+// The stamp is the batch's commit stamp (kv.h PutStamped): microseconds, at least the event's
+// time, strictly increasing in commit order. So a tenant's stream is in commit order and a reader
+// (the API's cursors, the webhook dispatcher) that has read up to some position never finds a
+// later-committed event behind it, however long a batch took to commit.
 // Old events go away in compaction (a compaction filter drops keys older than the tenant's
 // retention): no sweeper scans the log.
 // Thread-safety: the functions are stateless; reads go through the KvStore.
@@ -26,6 +30,7 @@ class Clock;
 struct Event {
   MessageId id;  // time-ordered; its time is at_ms
   int64_t at_ms = 0;
+  uint64_t seq = 0;  // its commit stamp in the tenant's stream (set when read from the stream)
   std::string tenant;
   std::string type;  // accepted, scheduled, canceled, delivered, deferred, bounced, expired, ...
   MessageId message;
@@ -35,6 +40,7 @@ struct Event {
   std::string enhanced, text;
   std::string category;  // bounce category for deferrals and bounces
   std::vector<std::string> tags;
+  std::string metadata_json;  // the message's metadata (a JSON object), "" for none
 };
 
 std::string EncodeEvent(const Event& e);
@@ -49,15 +55,20 @@ void AddEvent(WriteBatch& batch, const Event& e);
 Event MakeEvent(const Envelope& e, std::string type, std::string recipient, const Clock& clock,
                 int64_t at_ms);
 
-// A position in a tenant's stream: the key suffix after the tenant (u64be time + id16), as text.
+// A position in a tenant's stream: the key suffix after the tenant (u64be stamp + id16), as text.
+// e must have been read from the stream (seq set).
 std::string EventCursor(const Event& e);
+// The stream position just before the first event committed at or after at_ms.
+std::string EventCursorAt(int64_t at_ms);
 
 struct EventPage {
   std::vector<Event> events;
   std::string next_cursor;  // "" at the end
 };
-// A tenant's events from since_ms (or after cursor), oldest first, at most limit, optionally of
-// one type. A bad cursor is kInvalidValue.
+// A tenant's events committed from since_ms (or after cursor), in commit order, at most limit,
+// optionally of one type. A bad cursor is kInvalidValue. next_cursor is set when the page was
+// cut short by limit (or by the scan bound of a type filter); a follower that reached the end
+// continues from EventCursor of the last event it got.
 Result<EventPage> ReadTenantEvents(KvStore& kv, const std::string& tenant, int64_t since_ms,
                                    int64_t until_ms, const std::string& cursor,
                                    const std::string& type, size_t limit);

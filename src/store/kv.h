@@ -41,12 +41,28 @@ class WriteBatch {
     bool erase;
     std::string key;
     std::string value;
+    // Where the batch's commit stamp goes (8 bytes, u64 big-endian), -1 for nowhere.
+    int32_t stamp_key_at = -1;
+    int32_t stamp_value_at = -1;
   };
   void Put(Column c, std::string key, std::string value) {
     ops_.push_back({c, false, std::move(key), std::move(value)});
   }
   void Delete(Column c, std::string key) { ops_.push_back({c, true, std::move(key), {}}); }
+  // A put that carries a commit stamp in its key (at key_at) and/or value (at value_at): the
+  // store overwrites those 8 bytes (u64 big-endian) when it commits the batch. What they hold
+  // before is a floor: the stamp is never below it. A put with key_at >= 0 draws a new stamp;
+  // one with only value_at takes the stamp of the batch's previous stamped put (so an index entry
+  // can point at the record just put). Stamps are strictly increasing in commit order within
+  // one open store: a reader that has seen stamp S has seen every stamped write below S (the
+  // event log's cursors rely on it, so they never skip a batch that took long to commit).
+  void PutStamped(Column c, std::string key, std::string value, int32_t key_at, int32_t value_at) {
+    ops_.push_back({c, false, std::move(key), std::move(value), key_at, value_at});
+  }
   const std::vector<Op>& ops() const { return ops_; }
+  // For stores, in commit order: stamps the stamped puts, the first above last; returns the
+  // last stamp given (last when there was none).
+  uint64_t ApplyStamps(uint64_t last);
   bool empty() const { return ops_.empty(); }
   size_t ByteSize() const;
 

@@ -12,6 +12,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -244,7 +245,8 @@ class RocksDbStore final : public KvStore {
         }
       }
       rocksdb::WriteBatch wb;
-      for (const Pending& p : work) {
+      for (Pending& p : work) {
+        last_stamp_ = p.batch.ApplyStamps(last_stamp_);  // in commit order: see kv.h
         for (const WriteBatch::Op& op : p.batch.ops()) {
           if (op.erase) {
             wb.Delete(Handle(op.column), op.key);
@@ -279,6 +281,7 @@ class RocksDbStore final : public KvStore {
   std::deque<Pending> pending_;
   size_t pending_bytes_ = 0;  // ByteSize() of everything in pending_
   bool closing_ = false;
+  uint64_t last_stamp_ = 0;  // writer thread only
   std::thread writer_;
 };
 

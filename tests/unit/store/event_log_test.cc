@@ -88,6 +88,41 @@ TEST_F(EventLogTest, StreamPagesWithCursorsTypesAndTimes) {
   EXPECT_EQ(timeline.value().size(), 6u);  // 5 of tn_a, 1 of tn_b (the caller filters by tenant)
 }
 
+// The stream is in commit order: an event made earlier but committed later comes after the ones
+// already read, so a follower's cursor never skips it.
+TEST_F(EventLogTest, StreamFollowsCommitOrderNotEventTime) {
+  MessageId m = NewId(clock);
+  Event late = Make("tn_a", m, "delivered", 1'800'000'000'000);  // made first...
+  Event early = Make("tn_a", m, "accepted", 1'800'000'005'000);  // ...committed first
+  Write({early});
+  auto p1 = ReadTenantEvents(*store, "tn_a", 0, 0, "", "", 10);
+  ASSERT_EQ(p1.value().events.size(), 1u);
+  std::string cursor = EventCursor(p1.value().events[0]);
+  Write({late});
+  auto p2 = ReadTenantEvents(*store, "tn_a", 0, 0, cursor, "", 10);
+  ASSERT_TRUE(p2.ok());
+  ASSERT_EQ(p2.value().events.size(), 1u);
+  EXPECT_EQ(p2.value().events[0].type, "delivered");
+  EXPECT_EQ(p2.value().events[0].at_ms, 1'800'000'000'000);  // its own time is kept
+  EXPECT_GT(p2.value().events[0].seq, p1.value().events[0].seq);
+  // The timeline is by event time and finds both through the stamps.
+  auto timeline = ReadMessageEvents(*store, m);
+  ASSERT_EQ(timeline.value().size(), 2u);
+  EXPECT_EQ(timeline.value()[0].type, "delivered");
+  // A cursor at a time starts with what was committed from then on.
+  auto from = ReadTenantEvents(*store, "tn_a", 0, 0, EventCursorAt(1'800'000'005'000), "", 10);
+  EXPECT_EQ(from.value().events.size(), 2u);
+}
+
+TEST_F(EventLogTest, MetadataRoundTripsAndShowsAsObject) {
+  Event e = Make("tn_a", NewId(clock), "delivered", 1'800'000'000'000);
+  e.metadata_json = R"({"user":"42"})";
+  auto back = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->metadata_json, e.metadata_json);
+  EXPECT_NE(EventJson(e).find(R"("metadata":{"user":"42"})"), std::string::npos);
+}
+
 TEST_F(EventLogTest, RetentionDropsOldEventsInCompaction) {
   MessageId m = NewId(clock);
   Write({Make("tn_a", m, "accepted", 1'000), Make("tn_a", m, "delivered", 5'000),
