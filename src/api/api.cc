@@ -55,7 +55,8 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   }
   bool domains = p == "/v1/domains" || p.rfind("/v1/domains/", 0) == 0;
   bool events = p == "/v1/events";
-  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events) {
+  bool webhooks = p == "/v1/webhooks" || p.rfind("/v1/webhooks/", 0) == 0;
+  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events && !webhooks) {
     *route = "other";
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
@@ -74,6 +75,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     *route = p;
     if (m != "GET") co_return MethodNotAllowed("GET");
     co_return ListEvents(ctx, req, tenant_id);
+  }
+  if (webhooks) {
+    *route = "/v1/webhooks";
+    HttpResponse r = co_await HandleWebhooks(ctx, req, tenant_id);
+    co_return r;
   }
   if (domains) {
     *route = "/v1/domains";
@@ -126,7 +132,7 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
       refused = ProblemResponse(MakeError(Code::kUnauthorized, "missing or invalid admin token"));
     }
   } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0 ||
-             p == "/v1/events") {
+             p == "/v1/events" || p.rfind("/v1/webhooks", 0) == 0) {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
     if (tenant.ok()) {
       req.tenant_id = std::move(tenant.value());

@@ -32,6 +32,9 @@ class DomainService;
 namespace route {
 class EgressService;
 }
+namespace events {
+class WebhookService;
+}
 
 // An MX lookup's answer for the admin API's route explanation.
 struct MxAnswer {
@@ -58,6 +61,7 @@ struct ApiContext {
   route::EgressService* egress = nullptr;
   SendLimiter* limiter = nullptr;    // tenant send rates and quotas
   DomainService* domains = nullptr;  // sending domains: DKIM signing at submission
+  events::WebhookService* webhooks = nullptr;  // tenants' webhook endpoints
   // DNS TXT lookups for domain checks (uncached for negative answers).
   std::function<void(
       const std::string& name,

@@ -18,9 +18,6 @@ namespace json = boost::json;
 
 namespace {
 
-constexpr std::string_view kTypes[] = {"accepted", "scheduled", "canceled", "delivered",
-                                       "deferred", "bounced",   "expired"};
-
 Result<int64_t> TimeParam(const HttpRequest& req, const char* name) {
   auto v = QueryParam(req.query, name);
   if (!v || v->empty()) return int64_t{0};
@@ -59,11 +56,13 @@ HttpResponse GetMessageEvents(ApiContext& ctx, const std::string& tenant_id, std
 
 HttpResponse ListEvents(ApiContext& ctx, const HttpRequest& req, const std::string& tenant_id) {
   std::string type = QueryParam(req.query, "type").value_or("");
-  if (!type.empty() && std::find(std::begin(kTypes), std::end(kTypes), type) == std::end(kTypes)) {
-    return ProblemResponse(MakeError(Code::kInvalidValue,
-                                     "type must be one of accepted, scheduled, canceled, "
-                                     "delivered, deferred, bounced, expired",
-                                     "type"));
+  if (!type.empty() && !IsEventType(type)) {
+    std::string all;
+    for (std::string_view t : kEventTypes) {
+      if (!all.empty()) all += ", ";
+      all += t;
+    }
+    return ProblemResponse(MakeError(Code::kInvalidValue, "type must be one of " + all, "type"));
   }
   auto since = TimeParam(req, "since");
   if (!since.ok()) return ProblemResponse(since.error());

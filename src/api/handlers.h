@@ -31,6 +31,10 @@ HttpResponse ListEvents(ApiContext& ctx, const HttpRequest& req, const std::stri
 boost::asio::awaitable<HttpResponse> HandleDomains(ApiContext& ctx, HttpRequest& req,
                                                    const std::string& tenant_id);
 
+// /v1/webhooks... (webhooks.cc), for an authenticated tenant.
+boost::asio::awaitable<HttpResponse> HandleWebhooks(ApiContext& ctx, HttpRequest& req,
+                                                    const std::string& tenant_id);
+
 // Commits batch through the store's group commit and resumes on the caller's executor.
 boost::asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch);
 

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/metrics.h"
 #include "deliver/engine.h"
+#include "events/webhook_service.h"
 #include "feedback/classify.h"
 #include "ingest/domains.h"
 #include "ingest/idempotency.h"
@@ -193,6 +194,11 @@ int RunServe(const Config& config) {
     log::Error("serve.bounce_rules_failed", {{"error", classifier.error().detail}});
     return 1;
   }
+  events::WebhookService webhooks(config.webhooks, kv, Clock::System());
+  if (Status s = webhooks.Load(); !s.ok()) {
+    log::Error("serve.webhooks_failed", {{"error", s.error().detail}});
+    return 1;
+  }
   std::unique_ptr<net::Resolver> resolver;
   std::unique_ptr<DeliveryEngine> delivery;
   if (config.delivery.enabled) {
@@ -219,6 +225,7 @@ int RunServe(const Config& config) {
   ctx.egress = &egress;
   ctx.limiter = &limiter;
   ctx.domains = &domains;
+  ctx.webhooks = &webhooks;
   {
     net::Resolver* r = check_resolver.get();
     boost::asio::thread_pool* pool = &blocking;
@@ -301,6 +308,7 @@ int RunServe(const Config& config) {
     }
   }
   if (delivery) delivery->Start();
+  webhooks.Start();
   log::Info("http.listening", {{"host", host},
                                {"port", static_cast<int>(server.Port())},
                                {"data_dir", config.data_dir},
@@ -315,7 +323,8 @@ int RunServe(const Config& config) {
     if (submission) submission->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
     server.Wait();
   }
-  checker.reset();         // no new checks
+  webhooks.Stop();  // requests in flight are abandoned: their batches go again after a restart
+  checker.reset();  // no new checks
   check_resolver.reset();  // no more answers posted to the blocking pool
   blocking.join();
   // Transactions in flight get the grace time to end; what is not finished stays queued.

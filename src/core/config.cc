@@ -271,6 +271,21 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
     });
   });
   Section(root, "events", [&](Reader& r) { r.Int("retention_days", &c.events.retention_days); });
+  Section(root, "webhooks", [&](Reader& r) {
+    WebhooksConfig& w = c.webhooks;
+    r.Bool("enabled", &w.enabled);
+    r.Int("batch_size", &w.batch_size);
+    r.Int("max_batch_size", &w.max_batch_size);
+    r.Int("timeout_seconds", &w.timeout_seconds);
+    r.Int("concurrency", &w.concurrency);
+    r.Int("backoff_initial_seconds", &w.backoff_initial_seconds);
+    r.Int("backoff_max_seconds", &w.backoff_max_seconds);
+    r.Int("disable_after_seconds", &w.disable_after_seconds);
+    r.Int("poll_interval_ms", &w.poll_interval_ms);
+    r.Bool("allow_private_addresses", &w.allow_private_addresses);
+    r.Int("max_endpoints_per_tenant", &w.max_endpoints_per_tenant);
+    r.Str("ca_file", &w.ca_file);
+  });
   Section(root, "feedback",
           [&](Reader& r) { r.Str("bounce_rules_file", &c.feedback.bounce_rules_file); });
   Section(root, "domains", [&](Reader& r) {
@@ -408,6 +423,28 @@ void ValidateConfig(const Config& c) {
     if (r.auth_user.empty() != r.auth_password.empty()) {
       throw ConfigError(where + ": auth_user and auth_password go together");
     }
+  }
+  const WebhooksConfig& w = c.webhooks;
+  if (w.max_batch_size < 1 || w.max_batch_size > 10000 || w.batch_size < 1 ||
+      w.batch_size > w.max_batch_size) {
+    throw ConfigError("webhooks.batch_size must be 1 to webhooks.max_batch_size (at most 10000)");
+  }
+  if (w.timeout_seconds < 1 || w.timeout_seconds > 300) {
+    throw ConfigError("webhooks.timeout_seconds must be 1 to 300");
+  }
+  if (w.concurrency < 1 || w.concurrency > 1024) {
+    throw ConfigError("webhooks.concurrency must be 1 to 1024");
+  }
+  if (w.backoff_initial_seconds < 1 || w.backoff_max_seconds < w.backoff_initial_seconds) {
+    throw ConfigError(
+        "webhooks.backoff_initial_seconds must be at least 1 and at most backoff_max_seconds");
+  }
+  if (w.disable_after_seconds < 1) throw ConfigError("webhooks.disable_after_seconds must be > 0");
+  if (w.poll_interval_ms < 10 || w.poll_interval_ms > 60000) {
+    throw ConfigError("webhooks.poll_interval_ms must be 10 to 60000");
+  }
+  if (w.max_endpoints_per_tenant < 1 || w.max_endpoints_per_tenant > 1000) {
+    throw ConfigError("webhooks.max_endpoints_per_tenant must be 1 to 1000");
   }
   if (c.events.retention_days < 1 || c.events.retention_days > 3650) {
     throw ConfigError("events.retention_days must be 1 to 3650");

@@ -178,6 +178,22 @@ struct EventsConfig {
   int retention_days = 30;  // events older than this go away in compaction
 };
 
+// Webhooks: delivery of tenants' events to their endpoints (src/events/webhook_service.h).
+struct WebhooksConfig {
+  bool enabled = true;
+  int batch_size = 100;             // events per request unless an endpoint asks for fewer
+  int max_batch_size = 1000;        // the most an endpoint may ask for
+  int timeout_seconds = 10;         // one request, connect to the end of the response
+  int concurrency = 16;             // requests in flight across every endpoint
+  int backoff_initial_seconds = 5;  // after the first failure; doubles, +-20 %
+  int backoff_max_seconds = 3600;
+  int disable_after_seconds = 86400;     // failing this long (every attempt) disables the endpoint
+  int poll_interval_ms = 200;            // how often idle endpoints look for new events
+  bool allow_private_addresses = false;  // endpoints on loopback/private networks (SSRF guard)
+  int max_endpoints_per_tenant = 20;
+  std::string ca_file;  // trust store for https endpoints; "" = the system's
+};
+
 // Feedback: bounce classification.
 struct FeedbackConfig {
   std::string bounce_rules_file;  // operator rules (TOML), read before share/bounce_rules.toml
@@ -197,6 +213,7 @@ struct Config {
   EgressConfig egress;
   DomainsConfig domains;
   EventsConfig events;
+  WebhooksConfig webhooks;
   FeedbackConfig feedback;
 };
 

@@ -183,7 +183,8 @@ asio::awaitable<void> Converse(Attempt* a, Stream& stream, http::request<http::s
 }
 
 asio::awaitable<void> Exchange(Attempt* a, const ParsedUrl* url, const Headers* headers,
-                               std::string* body, ssl::context* tls, HttpPostResult* result) {
+                               std::string* body, ssl::context* tls, bool allow_private,
+                               HttpPostResult* result) {
   const bool host_is_ip = url->HostIsIp();
   a->stage = "resolving " + url->host;
   const std::string port = std::to_string(url->port);
@@ -196,8 +197,23 @@ asio::awaitable<void> Exchange(Attempt* a, const ParsedUrl* url, const Headers* 
     co_return;
   }
 
+  std::vector<tcp::endpoint> allowed;
+  std::string refused;
+  for (const auto& entry : endpoints) {
+    if (allow_private || IsPublicAddress(entry.endpoint().address())) {
+      allowed.push_back(entry.endpoint());
+    } else if (refused.empty()) {
+      refused = entry.endpoint().address().to_string();
+    }
+  }
+  if (allowed.empty()) {
+    result->error = url->host + " resolves only to private or reserved addresses (" + refused +
+                    "); webhook endpoints must be public";
+    co_return;
+  }
+
   a->stage = "connecting to " + url->HostPort();
-  auto [cec, endpoint] = co_await asio::async_connect(a->socket, endpoints, kNoThrow);
+  auto [cec, endpoint] = co_await asio::async_connect(a->socket, allowed, kNoThrow);
   if (cec) {
     result->error = a->timed_out ? TimeoutError(*a)
                                  : "connect to " + url->HostPort() + " failed: " + cec.message();
@@ -249,9 +265,34 @@ asio::awaitable<void> Exchange(Attempt* a, const ParsedUrl* url, const Headers* 
 
 }  // namespace
 
+bool IsPublicAddress(const asio::ip::address& a) {
+  if (a.is_v6()) {
+    const asio::ip::address_v6 v6 = a.to_v6();
+    if (v6.is_v4_mapped())
+      return IsPublicAddress(asio::ip::make_address_v4(asio::ip::v4_mapped, v6));
+    const auto b = v6.to_bytes();
+    if (v6.is_unspecified() || v6.is_loopback() || v6.is_multicast()) return false;
+    if ((b[0] & 0xfe) == 0xfc) return false;                  // fc00::/7 unique local
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0x80) return false;  // fe80::/10 link-local
+    if (b[0] == 0xfe && (b[1] & 0xc0) == 0xc0) return false;  // fec0::/10 old site-local
+    if (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) return false;  // docs
+    if (b[0] == 0x01 && b[1] == 0x00 && b[2] == 0 && b[3] == 0) return false;  // 100::/64 discard
+    return true;
+  }
+  const uint32_t v = a.to_v4().to_uint();
+  auto in = [v](uint32_t net, int bits) {
+    uint32_t mask = bits == 0 ? 0 : ~uint32_t{0} << (32 - bits);
+    return (v & mask) == net;
+  };
+  return !(in(0x00000000, 8) || in(0x0a000000, 8) || in(0x64400000, 10) || in(0x7f000000, 8) ||
+           in(0xa9fe0000, 16) || in(0xac100000, 12) || in(0xc0000000, 24) || in(0xc0000200, 24) ||
+           in(0xc0a80000, 16) || in(0xc6120000, 15) || in(0xc6336400, 24) || in(0xcb007100, 24) ||
+           in(0xe0000000, 4) || in(0xf0000000, 4));
+}
+
 asio::awaitable<HttpPostResult> HttpPost(const std::string& url, const Headers& headers,
                                          std::string body, std::chrono::milliseconds timeout,
-                                         ssl::context* tls) {
+                                         ssl::context* tls, bool allow_private) {
   const auto start = std::chrono::steady_clock::now();
   HttpPostResult result;
   Result<ParsedUrl> parsed = ParseWebhookUrl(url);
@@ -268,7 +309,7 @@ asio::awaitable<HttpPostResult> HttpPost(const std::string& url, const Headers& 
     attempt->timeout = timeout;
     ArmDeadline(attempt, start + timeout);
     const ParsedUrl* target = &parsed.value();
-    co_await Exchange(attempt.get(), target, &headers, &body, tls, &result);
+    co_await Exchange(attempt.get(), target, &headers, &body, tls, allow_private, &result);
     attempt->timer.cancel();
     error_code ignored;
     attempt->Lowest().shutdown(tcp::socket::shutdown_both, ignored);

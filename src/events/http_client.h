@@ -39,6 +39,9 @@
 namespace boost::asio::ssl {
 class context;
 }
+namespace boost::asio::ip {
+class address;
+}
 
 namespace mp::events {
 
@@ -58,8 +61,18 @@ struct HttpPostResult {
 // CR, LF or NUL, or a name that is not an HTTP token, is refused before anything is sent. tls is
 // needed for https URLs (nullptr gives an error) and ignored for http.
 // The arguments are references: co_await the call at once (STYLE.md rule 5).
+// allow_private false: the host's addresses are filtered through IsPublicAddress before
+// connecting, and a host with none left is refused ("... resolves only to private or reserved
+// addresses"): a tenant's endpoint cannot reach the operator's internal network (SSRF). The check
+// is on the resolved addresses actually connected to, so DNS rebinding does not get around it.
 boost::asio::awaitable<HttpPostResult> HttpPost(
     const std::string& url, const std::vector<std::pair<std::string, std::string>>& headers,
-    std::string body, std::chrono::milliseconds timeout, boost::asio::ssl::context* tls);
+    std::string body, std::chrono::milliseconds timeout, boost::asio::ssl::context* tls,
+    bool allow_private = true);
+
+// False for loopback, private (RFC 1918, unique local), link-local, CGNAT (100.64/10),
+// unspecified, multicast, broadcast, benchmarking (198.18/15), documentation and other reserved
+// ranges; IPv4-mapped IPv6 addresses are judged as IPv4.
+bool IsPublicAddress(const boost::asio::ip::address& a);
 
 }  // namespace mp::events

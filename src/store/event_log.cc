@@ -65,7 +65,8 @@ json::object ToObject(const Event& e) {
   o["id"] = e.id.ToString();
   o["type"] = e.type;
   o["at"] = FormatRfc3339(e.at_ms);
-  o["message_id"] = e.message.ToString();
+  o["message_id"] =
+      e.message == MessageId{} ? json::value(nullptr) : json::value(e.message.ToString());
   o["recipient"] = e.recipient.empty() ? json::value(nullptr) : json::value(e.recipient);
   auto opt = [&o](const char* k, const std::string& v) {
     o[k] = v.empty() ? json::value(nullptr) : json::value(v);
@@ -81,6 +82,7 @@ json::object ToObject(const Event& e) {
     o["reply"] = nullptr;
   }
   opt("category", e.category);
+  if (e.type == "bounced") o["bounce_type"] = BounceType(e.category);
   json::array tags;
   for (const auto& t : e.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
@@ -95,6 +97,21 @@ json::object ToObject(const Event& e) {
 }
 
 }  // namespace
+
+bool IsEventType(std::string_view type) {
+  for (std::string_view t : kEventTypes) {
+    if (t == type) return true;
+  }
+  return false;
+}
+
+std::string_view BounceType(std::string_view category) {
+  if (category.empty() || category == "invalid_recipient" || category == "bad_domain" ||
+      category == "inactive_mailbox" || category == "other") {
+    return "hard";
+  }
+  return "soft";
+}
 
 std::string EncodeEvent(const Event& e) {
   json::object o{{"id", HexEncode(e.id.Raw())},
@@ -182,6 +199,7 @@ Event MakeEvent(const Envelope& e, std::string type, std::string recipient, cons
 void AddEvent(WriteBatch& batch, const Event& e) {
   auto stamp_at = static_cast<int32_t>(kStreamPrefix.size() + e.tenant.size() + 1);
   batch.PutStamped(Column::kLog, StreamKey(e), EncodeEvent(e), stamp_at, -1);
+  if (e.message == MessageId{}) return;  // not about a message: no timeline
   std::string timeline;
   AppendU64BE(timeline, StampFloor(e));
   timeline += e.tenant;

@@ -27,6 +27,20 @@ namespace mp {
 
 class Clock;
 
+// Every event type. Message events name a message (and, for recipient outcomes, a recipient);
+// the others (pool, tenant, webhook endpoint, reputation) have no message and carry what they
+// are about in metadata.
+inline constexpr std::string_view kEventTypes[] = {
+    "accepted",          "scheduled",        "canceled",      "suppressed",    "delivered",
+    "deferred",          "bounced",          "expired",       "complained",    "unsubscribed",
+    "auto_replied",      "pool_quarantined", "pool_released", "tenant_paused", "tenant_resumed",
+    "endpoint_disabled", "reputation_alert"};
+bool IsEventType(std::string_view type);
+// "hard" for a bounce that means the address will never work (invalid recipient, bad domain,
+// inactive mailbox, or an unclassified permanent failure), "soft" for the rest (mailbox full,
+// too large, content or policy blocks, throttling...): SES's Permanent and Transient.
+std::string_view BounceType(std::string_view category);
+
 struct Event {
   MessageId id;  // time-ordered; its time is at_ms
   int64_t at_ms = 0;

@@ -1,5 +1,4 @@
 #include "events/http_client.h"
-#include "test_util.h"
 
 #include <gtest/gtest.h>
 #include <openssl/err.h>
@@ -11,6 +10,7 @@
 #include <boost/asio/co_spawn.hpp>
 #include <boost/asio/connect.hpp>
 #include <boost/asio/io_context.hpp>
+#include <boost/asio/ip/address.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/read.hpp>
 #include <boost/asio/read_until.hpp>
@@ -20,6 +20,8 @@
 #include <mutex>
 #include <optional>
 #include <thread>
+
+#include "test_util.h"
 
 namespace mp::events {
 namespace {
@@ -264,6 +266,36 @@ TEST(HttpPost, BodyPrefixIsTheFirstKilobyte) {
   HttpPostResult r = Post(server.Url(), {}, "{}");
   EXPECT_EQ(r.status, 410);
   EXPECT_EQ(r.body_prefix, big.substr(0, 1024));
+}
+
+// The SSRF guard judges the addresses a name resolves to, so a public-looking name that points
+// at loopback is refused before anything is sent.
+TEST(HttpPost, PrivateDestinationsAreRefusedUnlessAllowed) {
+  asio::io_context io;
+  std::optional<HttpPostResult> out;
+  const std::string url = "http://localhost:9/hook";  // HttpPost keeps references: named
+  const Headers headers;
+  asio::co_spawn(io,
+                 HttpPost(url, headers, "{}", milliseconds(5000), nullptr,
+                          /*allow_private=*/false),
+                 [&](std::exception_ptr, HttpPostResult r) { out = std::move(r); });
+  io.run_for(std::chrono::seconds(30));
+  ASSERT_TRUE(out);
+  EXPECT_EQ(out->status, 0);
+  EXPECT_NE(out->error.find("private or reserved"), std::string::npos) << out->error;
+}
+
+TEST(HttpPost, PublicAddressClassification) {
+  auto pub = [](const char* a) { return IsPublicAddress(asio::ip::make_address(a)); };
+  for (const char* a : {"127.0.0.1", "10.0.0.1", "172.16.5.4", "192.168.1.1", "169.254.169.254",
+                        "100.64.0.1", "0.0.0.0", "224.0.0.1", "255.255.255.255", "198.18.0.1",
+                        "::1", "::", "fe80::1", "fd00::1", "::ffff:10.0.0.1", "2001:db8::1"}) {
+    EXPECT_FALSE(pub(a)) << a;
+  }
+  for (const char* a :
+       {"93.184.216.34", "8.8.8.8", "172.32.0.1", "2606:4700::1111", "::ffff:93.184.216.34"}) {
+    EXPECT_TRUE(pub(a)) << a;
+  }
 }
 
 TEST(HttpPost, ConnectionRefusedSaysWhere) {
