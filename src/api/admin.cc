@@ -195,6 +195,10 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     HttpResponse r = co_await HandleAdminEgress(ctx, req);
     co_return r;
   }
+  if (p == "/v1/admin/suppressions" || p.rfind("/v1/admin/suppressions/", 0) == 0) {
+    HttpResponse r = co_await HandleAdminSuppressions(ctx, req);
+    co_return r;
+  }
   if (p.rfind("/v1/admin/queue", 0) == 0) {
     HttpResponse r = co_await HandleAdminQueue(ctx, req);
     co_return r;

@@ -56,7 +56,8 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   bool domains = p == "/v1/domains" || p.rfind("/v1/domains/", 0) == 0;
   bool events = p == "/v1/events";
   bool webhooks = p == "/v1/webhooks" || p.rfind("/v1/webhooks/", 0) == 0;
-  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events && !webhooks) {
+  bool suppressions = p == "/v1/suppressions" || p.rfind("/v1/suppressions/", 0) == 0;
+  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events && !webhooks && !suppressions) {
     *route = "other";
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
@@ -75,6 +76,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     *route = p;
     if (m != "GET") co_return MethodNotAllowed("GET");
     co_return ListEvents(ctx, req, tenant_id);
+  }
+  if (suppressions) {
+    *route = "/v1/suppressions";
+    HttpResponse r = co_await HandleSuppressions(ctx, req, tenant_id);
+    co_return r;
   }
   if (webhooks) {
     *route = "/v1/webhooks";
@@ -132,7 +138,8 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
       refused = ProblemResponse(MakeError(Code::kUnauthorized, "missing or invalid admin token"));
     }
   } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0 ||
-             p == "/v1/events" || p.rfind("/v1/webhooks", 0) == 0) {
+             p == "/v1/events" || p.rfind("/v1/webhooks", 0) == 0 ||
+             p.rfind("/v1/suppressions", 0) == 0) {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
     if (tenant.ok()) {
       req.tenant_id = std::move(tenant.value());

@@ -35,6 +35,12 @@ boost::asio::awaitable<HttpResponse> HandleDomains(ApiContext& ctx, HttpRequest&
 boost::asio::awaitable<HttpResponse> HandleWebhooks(ApiContext& ctx, HttpRequest& req,
                                                     const std::string& tenant_id);
 
+// /v1/suppressions... for an authenticated tenant, and /v1/admin/suppressions... (the global
+// list, or a tenant's with ?tenant=) after the admin token check (suppressions.cc).
+boost::asio::awaitable<HttpResponse> HandleSuppressions(ApiContext& ctx, HttpRequest& req,
+                                                        const std::string& tenant_id);
+boost::asio::awaitable<HttpResponse> HandleAdminSuppressions(ApiContext& ctx, HttpRequest& req);
+
 // Commits batch through the store's group commit and resumes on the caller's executor.
 boost::asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch);
 
