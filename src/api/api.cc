@@ -94,7 +94,8 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   }
   if (p == "/v1/messages") {
     *route = p;
-    if (m != "POST") co_return MethodNotAllowed("POST");
+    if (m == "GET") co_return ListMessages(ctx, req, tenant_id);
+    if (m != "POST") co_return MethodNotAllowed("GET, POST");
     co_return co_await SubmitMessage(ctx, req, tenant_id);
   }
   if (p == "/v1/messages/batch") {

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <unordered_map>
 
+#include "api/admin_util.h"
 #include "api/handlers.h"
 #include "api/problem.h"
 #include "core/clock.h"
@@ -14,6 +15,7 @@
 #include "ingest/submission.h"
 #include "ingest/tenants.h"
 #include "store/event_log.h"
+#include "store/message_index.h"
 #include "store/spool.h"
 
 namespace mp {
@@ -332,6 +334,75 @@ asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
     return b;
   };
   co_return co_await Submit(ctx, req, tenant_id, build);
+}
+
+HttpResponse ListMessages(ApiContext& ctx, const HttpRequest& req, const std::string& tenant_id) {
+  MessageQuery q;
+  q.tenant = tenant_id;
+  if (auto v = QueryParam(req.query, "status"); v && !v->empty()) {
+    q.status = ParseMessageStatus(*v);
+    if (!q.status) {
+      return ProblemResponse(MakeError(Code::kInvalidValue,
+                                       "status must be one of queued, scheduled, canceled, "
+                                       "delivered, bounced, partially_delivered, deferred",
+                                       "status"));
+    }
+  }
+  q.recipient = QueryParam(req.query, "recipient").value_or("");
+  q.from = QueryParam(req.query, "from").value_or("");
+  q.tag = QueryParam(req.query, "tag").value_or("");
+  for (auto [name, field] : {std::pair{"recipient", &q.recipient}, std::pair{"from", &q.from},
+                             std::pair{"tag", &q.tag}}) {
+    if (field->size() > 320 || field->find('\0') != std::string::npos) {
+      return ProblemResponse(
+          MakeError(Code::kInvalidValue, std::string(name) + " is not a valid filter", name));
+    }
+  }
+  for (auto [name, out] : {std::pair{"since", &q.since_ms}, std::pair{"until", &q.until_ms}}) {
+    auto v = QueryParam(req.query, name);
+    if (!v || v->empty()) continue;
+    if (!ParseRfc3339(*v, out) || *out <= 0) {
+      return ProblemResponse(MakeError(
+          Code::kInvalidValue,
+          std::string(name) + " must be an RFC 3339 time like 2026-11-25T10:00:00Z", name));
+    }
+  }
+  if (auto v = QueryParam(req.query, "limit"); v && !v->empty()) {
+    char* end = nullptr;
+    long n = std::strtol(v->c_str(), &end, 10);
+    if (*end != '\0' || n < 1 || n > 100) {
+      return ProblemResponse(MakeError(Code::kInvalidValue, "limit must be 1 to 100", "limit"));
+    }
+    q.limit = static_cast<size_t>(n);
+  }
+  q.cursor = QueryParam(req.query, "cursor").value_or("");
+  auto page = QueryMessages(ctx.kv, q);
+  if (!page.ok()) return ProblemResponse(page.error());
+  json::array items;
+  for (const Envelope& e : page.value().messages) {
+    json::array rcpts, tags;
+    for (const RecipientRecord& r : e.recipients) {
+      rcpts.push_back(json::object{{"address", r.address},
+                                   {"type", RecipientKindName(r.kind)},
+                                   {"status", RecipientStatusName(r.status)}});
+    }
+    for (const auto& t : e.tags) tags.emplace_back(t);
+    boost::system::error_code ec;
+    json::value md = json::parse(e.metadata_json, ec);
+    items.push_back(json::object{{"id", e.id.ToString()},
+                                 {"status", MessageStatusName(e.status)},
+                                 {"from", e.mail_from},
+                                 {"subject", e.subject},
+                                 {"created_at", FormatRfc3339(e.created_ms)},
+                                 {"updated_at", FormatRfc3339(e.updated_ms)},
+                                 {"tags", std::move(tags)},
+                                 {"metadata", ec ? json::value(json::object()) : std::move(md)},
+                                 {"recipients", std::move(rcpts)}});
+  }
+  json::object o{{"messages", std::move(items)}};
+  o["next_cursor"] = page.value().next_cursor.empty() ? json::value(nullptr)
+                                                      : json::value(page.value().next_cursor);
+  return JsonResponse(200, json::serialize(o));
 }
 
 HttpResponse GetMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id) {

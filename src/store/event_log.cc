@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "core/clock.h"
+#include "store/message_index.h"
 
 namespace mp {
 namespace json = boost::json;
@@ -306,7 +307,9 @@ bool LogKeyExpired(std::string_view key, std::string_view value,
     tenant = value.substr(8);
     at = ReadU64BE(rest.substr(16, 8));
   } else {
-    return false;
+    int64_t created = 0;
+    if (!ParseMessageIndexKey(key, &tenant, &created)) return false;
+    at = static_cast<uint64_t>(std::max<int64_t>(created, 0));
   }
   int64_t cutoff = cutoff_ms(tenant);
   return cutoff > 0 && static_cast<int64_t>(at) < cutoff;

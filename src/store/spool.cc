@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 
 #include "store/event_log.h"
+#include "store/message_index.h"
 
 namespace mp {
 namespace {
@@ -95,6 +96,7 @@ std::string EncodeEnvelope(const Envelope& e) {
   o["subject"] = e.subject;
   o["message_id"] = e.message_id;
   o["status"] = MessageStatusName(e.status);
+  o["ixs"] = MessageStatusName(e.indexed_status.value_or(e.status));
   o["created"] = e.created_ms;
   o["send_at"] = e.send_at_ms;
   o["updated"] = e.updated_ms;
@@ -156,6 +158,14 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
     e.message_id = o.at("message_id").as_string();
     if (!FromName(std::string_view(o.at("status").as_string()), kMessageStatus, &e.status)) {
       return std::nullopt;
+    }
+    e.indexed_status = e.status;
+    if (const json::value* ixs = o.if_contains("ixs")) {
+      MessageStatus indexed;
+      if (!FromName(std::string_view(ixs->as_string()), kMessageStatus, &indexed)) {
+        return std::nullopt;
+      }
+      e.indexed_status = indexed;
     }
     e.created_ms = o.at("created").to_number<int64_t>();
     e.send_at_ms = o.at("send_at").to_number<int64_t>();
@@ -219,7 +229,9 @@ void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
   ev.type = e.status == MessageStatus::kScheduled ? "scheduled" : "accepted";
   ev.message = e.id;
   ev.tags = e.tags;
+  ev.metadata_json = e.metadata_json;
   AddEvent(batch, ev);
+  AddMessageIndexes(batch, e);
 }
 
 void AddEnvelopeUpdate(WriteBatch& batch, Envelope& e, bool remove_from_queue) {
@@ -229,6 +241,7 @@ void AddEnvelopeUpdate(WriteBatch& batch, Envelope& e, bool remove_from_queue) {
     batch.Delete(Column::kState, HeldKey(e.tenant_id, e.id));
     remove_from_queue = false;
   }
+  SyncStatusIndex(batch, e);
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   if (remove_from_queue) batch.Delete(Column::kQueue, QueueKey(e.tenant_id, QueueDue(e), e.id));
 }
@@ -238,6 +251,7 @@ void AddHold(WriteBatch& batch, Envelope& e) {
   e.held = true;
   e.due_ms = 0;
   batch.Put(Column::kState, HeldKey(e.tenant_id, e.id), {});
+  SyncStatusIndex(batch, e);
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
 }
 
@@ -246,6 +260,7 @@ void AddRelease(WriteBatch& batch, Envelope& e, int64_t due_ms) {
   e.held = false;
   bool pending = AnyPending(e);
   if (pending) e.due_ms = due_ms;
+  SyncStatusIndex(batch, e);
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   if (pending) batch.Put(Column::kQueue, QueueKey(e.tenant_id, due_ms, e.id), {});
 }
@@ -259,6 +274,7 @@ bool AnyPending(const Envelope& e) {
 
 void AddQueueMove(WriteBatch& batch, Envelope& e, int64_t from_due_ms, int64_t next_due_ms) {
   if (next_due_ms >= 0) e.due_ms = next_due_ms;
+  SyncStatusIndex(batch, e);
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   if (next_due_ms == from_due_ms) return;
   batch.Delete(Column::kQueue, QueueKey(e.tenant_id, from_due_ms, e.id));

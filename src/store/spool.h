@@ -91,6 +91,10 @@ struct Envelope {
   // Held by an operator (admin API): no queue entry, so it is never delivered until released;
   // its recipients keep their states. While held, due_ms is 0 (see AddHold).
   bool held = false;
+  // The status the message list's status index has it under (message_index.h): unset on a new
+  // envelope (indexed under status by AddNewMessage); envelope writes move the entry when the
+  // status changed.
+  std::optional<MessageStatus> indexed_status;
 };
 
 std::string EncodeEnvelope(const Envelope& e);
