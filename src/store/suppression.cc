@@ -25,11 +25,14 @@ constexpr size_t kMaxCsvFields = 16;
 // Index entries are read in chunks and their records fetched after each chunk, so no Get runs
 // inside a scan callback (a backend may not allow that).
 constexpr size_t kIndexChunk = 128;
-constexpr int64_t kMaxExpiresMs = 253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
+constexpr int64_t kMaxExpiresMs = kMaxSuppressionExpiresMs;
 
 constexpr std::array<std::string_view, 6> kReasons = {
     "invalid_recipient", "bad_domain", "inactive_mailbox", "complaint", "unsubscribe", "manual"};
 constexpr std::array<std::string_view, 3> kSources = {"auto", "api", "import"};
+constexpr std::string_view kPolicyPrefix = "suppolicy/";
+constexpr char kPolicyFormatV1 = 1;
+constexpr uint8_t kPolicyUseGlobal = 0x01;  // the only flag bit of format v1
 
 char Lower(char c) { return c >= 'A' && c <= 'Z' ? static_cast<char>(c - 'A' + 'a') : c; }
 
@@ -596,6 +599,86 @@ void RemoveSuppression(WriteBatch& batch, std::string_view scope, std::string_vi
   batch.Delete(Column::kState, DomainPrefix(scope, DomainOf(address)) + std::string(address));
 }
 
+bool IsAutoSuppressionReason(std::string_view r) { return r != "manual" && IsSuppressionReason(r); }
+
+SuppressionPolicy SuppressionPolicy::Defaults() {
+  SuppressionPolicy p;
+  p.auto_reasons = {{"invalid_recipient", 0},
+                    {"bad_domain", 30 * kSuppressionDayMs},
+                    {"inactive_mailbox", 0},
+                    {"complaint", 0},
+                    {"unsubscribe", 0}};
+  return p;
+}
+
+std::optional<int64_t> SuppressionPolicy::AutoExpiry(std::string_view reason,
+                                                     int64_t now_ms) const {
+  auto it = auto_reasons.find(std::string(reason));
+  if (it == auto_reasons.end()) return std::nullopt;
+  if (it->second <= 0) return int64_t{0};
+  // Past the last time the CSV export can write, an entry is as good as permanent.
+  if (it->second > kMaxExpiresMs - now_ms) return kMaxExpiresMs;
+  return now_ms + it->second;
+}
+
+std::string SuppressionPolicyKey(std::string_view tenant) {
+  std::string k(kPolicyPrefix);
+  k.append(tenant);
+  return k;
+}
+
+std::string EncodeSuppressionPolicy(const SuppressionPolicy& p) {
+  std::string out(1, kPolicyFormatV1);
+  out.push_back(static_cast<char>(p.use_global ? kPolicyUseGlobal : 0));
+  std::string entries;
+  size_t n = 0;
+  for (const auto& [reason, ms] : p.auto_reasons) {
+    if (!IsAutoSuppressionReason(reason) || ms < 0) continue;
+    entries.push_back(static_cast<char>(reason.size()));
+    entries.append(reason);
+    AppendU64BE(entries, static_cast<uint64_t>(ms));
+    ++n;
+  }
+  out.push_back(static_cast<char>(n));
+  out += entries;
+  return out;
+}
+
+std::optional<SuppressionPolicy> DecodeSuppressionPolicy(std::string_view value) {
+  if (value.size() < 3 || value[0] != kPolicyFormatV1) return std::nullopt;
+  auto flags = static_cast<uint8_t>(value[1]);
+  if (flags & ~kPolicyUseGlobal) return std::nullopt;
+  size_t n = static_cast<unsigned char>(value[2]);
+  value.remove_prefix(3);
+  SuppressionPolicy p;
+  p.use_global = flags & kPolicyUseGlobal;
+  for (size_t i = 0; i < n; ++i) {
+    if (value.empty()) return std::nullopt;
+    size_t len = static_cast<unsigned char>(value[0]);
+    if (value.size() < 1 + len + 8) return std::nullopt;
+    std::string reason(value.substr(1, len));
+    auto ms = static_cast<int64_t>(ReadU64BE(value.substr(1 + len, 8)));
+    value.remove_prefix(1 + len + 8);
+    if (!IsAutoSuppressionReason(reason) || ms < 0) return std::nullopt;
+    if (!p.auto_reasons.emplace(std::move(reason), ms).second) return std::nullopt;
+  }
+  if (!value.empty()) return std::nullopt;
+  return p;
+}
+
+Result<SuppressionPolicy> ReadSuppressionPolicy(KvStore& kv, std::string_view tenant) {
+  auto v = kv.Get(Column::kState, SuppressionPolicyKey(tenant));
+  if (!v.ok()) return v.error();
+  if (!v.value()) return SuppressionPolicy::Defaults();
+  auto p = DecodeSuppressionPolicy(*v.value());
+  if (!p) return MakeError(Code::kStorage, "corrupt suppression policy");
+  return std::move(*p);
+}
+
+void AddSuppressionPolicy(WriteBatch& batch, std::string_view tenant, const SuppressionPolicy& p) {
+  batch.Put(Column::kState, SuppressionPolicyKey(tenant), EncodeSuppressionPolicy(p));
+}
+
 Result<std::optional<Suppression>> ReadSuppression(KvStore& kv, std::string_view scope,
                                                    std::string_view address) {
   auto a = NormalizeSuppressedAddress(address);
@@ -610,9 +693,16 @@ Result<std::optional<Suppression>> ReadSuppression(KvStore& kv, std::string_view
 
 Result<std::optional<Suppression>> FindSuppression(KvStore& kv, std::string_view tenant,
                                                    std::string_view address, int64_t now_ms) {
+  return FindSuppression(kv, tenant, address, now_ms, SuppressionPolicy{});
+}
+
+Result<std::optional<Suppression>> FindSuppression(KvStore& kv, std::string_view tenant,
+                                                   std::string_view address, int64_t now_ms,
+                                                   const SuppressionPolicy& policy) {
   auto a = NormalizeSuppressedAddress(address);
   if (!a.ok()) return std::optional<Suppression>();
   for (std::string_view scope : {tenant, kGlobalScope}) {
+    if (scope == kGlobalScope && !policy.use_global) break;
     auto v = kv.Get(Column::kState, SuppressionKey(scope, a.value()));
     if (!v.ok()) return v.error();
     if (!v.value()) continue;

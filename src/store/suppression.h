@@ -4,8 +4,10 @@
 // docs/formats/suppression.md.
 //
 // Inputs: entries from the feedback path (source "auto"), the API ("api") and CSV imports
-// ("import"). Outputs: the entry that stops a recipient (FindSuppression, at most two point Gets,
-// called for every recipient at submission), pages of a list, and CSV for exports.
+// ("import"); each tenant's policy (which automatic reasons add an address and for how long,
+// whether the global list applies). Outputs: the entry that stops a recipient (FindSuppression,
+// at most two point Gets, called for every recipient at submission), pages of a list, and CSV for
+// exports.
 //
 // SECURITY: addresses, filters, cursors and whole CSV files come from API clients and are
 // untrusted. Addresses are normalized and checked strictly before they become keys; a CSV import
@@ -16,6 +18,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -31,6 +34,9 @@ inline constexpr std::string_view kGlobalScope = "*";  // the global list's scop
 inline constexpr size_t kMaxSuppressionDetail = 512;
 // Bounds of a ListSuppressions page.
 inline constexpr size_t kMaxSuppressionPage = 1000;
+// The latest expiry an entry can have: the CSV export writes four-digit years.
+inline constexpr int64_t kMaxSuppressionExpiresMs =
+    253'402'300'799'999;  // 9999-12-31T23:59:59.999Z
 
 struct Suppression {
   std::string scope;    // tenant id, or kGlobalScope
@@ -73,6 +79,40 @@ std::optional<Suppression> DecodeSuppression(std::string_view scope, std::string
 void AddSuppression(WriteBatch& batch, const Suppression& s);
 void RemoveSuppression(WriteBatch& batch, std::string_view scope, std::string_view address);
 
+// ---- Per-tenant policy (state key "suppolicy/" tenant; docs/formats/suppression.md) ----
+
+inline constexpr int64_t kSuppressionDayMs = 86'400'000;
+
+// The reasons the feedback path adds by itself: every reason but "manual".
+bool IsAutoSuppressionReason(std::string_view r);
+
+struct SuppressionPolicy {
+  // Which automatic reasons add the address, and for how long (ms; 0 = until removed). A reason
+  // absent from the map does not suppress automatically. Keys are IsAutoSuppressionReason.
+  std::map<std::string, int64_t> auto_reasons;
+  bool use_global = true;  // whether the global list applies to this tenant
+  // Like Amazon SES's account-level list: hard bounces about the address (invalid_recipient,
+  // inactive_mailbox), complaints and unsubscribes stay until removed; bad_domain (the domain
+  // does not take mail) often recovers, so it lasts 30 days. The global list applies.
+  static SuppressionPolicy Defaults();
+  // The expires_ms of an automatic entry for reason added at now_ms (0 = never), or nullopt when
+  // the reason does not add the address.
+  std::optional<int64_t> AutoExpiry(std::string_view reason, int64_t now_ms) const;
+  bool operator==(const SuppressionPolicy&) const = default;
+};
+
+std::string SuppressionPolicyKey(std::string_view tenant);
+// The value stored under SuppressionPolicyKey, and back; nullopt for a corrupt value.
+std::string EncodeSuppressionPolicy(const SuppressionPolicy& p);
+std::optional<SuppressionPolicy> DecodeSuppressionPolicy(std::string_view value);
+// The tenant's policy; Defaults() when none is stored. A corrupt value is kStorage.
+Result<SuppressionPolicy> ReadSuppressionPolicy(KvStore& kv, std::string_view tenant);
+// Puts (replaces) the tenant's policy. p.auto_reasons holds only automatic reasons with
+// durations >= 0 (the API checks; anything else is dropped here so the value always decodes).
+void AddSuppressionPolicy(WriteBatch& batch, std::string_view tenant, const SuppressionPolicy& p);
+
+// ---- Lookups ----
+
 // One scope's entry for address (normalized here; a bad address is kInvalidValue "address"),
 // expired or not.
 Result<std::optional<Suppression>> ReadSuppression(KvStore& kv, std::string_view scope,
@@ -82,6 +122,11 @@ Result<std::optional<Suppression>> ReadSuppression(KvStore& kv, std::string_view
 // on no list: nullopt. At most two point Gets.
 Result<std::optional<Suppression>> FindSuppression(KvStore& kv, std::string_view tenant,
                                                    std::string_view address, int64_t now_ms);
+// The same under the tenant's policy (read once by the caller, e.g. per message): the global
+// list is not read when policy.use_global is false. At most two point Gets.
+Result<std::optional<Suppression>> FindSuppression(KvStore& kv, std::string_view tenant,
+                                                   std::string_view address, int64_t now_ms,
+                                                   const SuppressionPolicy& policy);
 
 // The {} initializers let callers use designated initializers without -Wextra warnings.
 struct SuppressionQuery {
