@@ -195,6 +195,10 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     HttpResponse r = co_await HandleAdminEgress(ctx, req);
     co_return r;
   }
+  if (p == "/v1/admin/reputation") {
+    if (req.method != "GET") co_return MethodNotAllowed("GET");
+    co_return GetAdminReputation(ctx, req);
+  }
   if (p == "/v1/admin/suppressions" || p.rfind("/v1/admin/suppressions/", 0) == 0) {
     HttpResponse r = co_await HandleAdminSuppressions(ctx, req);
     co_return r;
@@ -330,6 +334,7 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     Result<TenantRecord> r = co_await RunBlocking<Result<TenantRecord>>(ctx.blocking, set);
     if (r.ok()) {
       log::Info(pause ? "tenant.paused" : "tenant.resumed", {{"tenant", id}});
+      if (!pause) ctx.on_tenant_resumed(id);
       ctx.on_tenant_changed(id);
     }
     co_return ResultResponse<TenantRecord>(r, 200, TenantView);

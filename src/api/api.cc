@@ -57,7 +57,9 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   bool events = p == "/v1/events";
   bool webhooks = p == "/v1/webhooks" || p.rfind("/v1/webhooks/", 0) == 0;
   bool suppressions = p == "/v1/suppressions" || p.rfind("/v1/suppressions/", 0) == 0;
-  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events && !webhooks && !suppressions) {
+  bool reputation = p == "/v1/reputation";
+  if (p.rfind("/v1/messages", 0) != 0 && !domains && !events && !webhooks && !suppressions &&
+      !reputation) {
     *route = "other";
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
@@ -76,6 +78,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     *route = p;
     if (m != "GET") co_return MethodNotAllowed("GET");
     co_return ListEvents(ctx, req, tenant_id);
+  }
+  if (reputation) {
+    *route = p;
+    if (m != "GET") co_return MethodNotAllowed("GET");
+    co_return GetReputation(ctx, tenant_id);
   }
   if (suppressions) {
     *route = "/v1/suppressions";
@@ -140,7 +147,7 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
     }
   } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0 ||
              p == "/v1/events" || p.rfind("/v1/webhooks", 0) == 0 ||
-             p.rfind("/v1/suppressions", 0) == 0) {
+             p.rfind("/v1/suppressions", 0) == 0 || p == "/v1/reputation") {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
     if (tenant.ok()) {
       req.tenant_id = std::move(tenant.value());

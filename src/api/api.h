@@ -35,6 +35,9 @@ class EgressService;
 namespace events {
 class WebhookService;
 }
+namespace feedback {
+class ReputationTracker;
+}
 
 // An MX lookup's answer for the admin API's route explanation.
 struct MxAnswer {
@@ -59,9 +62,12 @@ struct ApiContext {
   // Egress table and pool health (admin API); MX lookups through the delivery resolver (empty
   // when delivery is off).
   route::EgressService* egress = nullptr;
-  SendLimiter* limiter = nullptr;    // tenant send rates and quotas
-  DomainService* domains = nullptr;  // sending domains: DKIM signing at submission
-  events::WebhookService* webhooks = nullptr;  // tenants' webhook endpoints
+  SendLimiter* limiter = nullptr;                     // tenant send rates and quotas
+  DomainService* domains = nullptr;                   // sending domains: DKIM signing at submission
+  events::WebhookService* webhooks = nullptr;         // tenants' webhook endpoints
+  feedback::ReputationTracker* reputation = nullptr;  // bounce and complaint rates
+  // An operator resumed a tenant (acknowledges its reputation alert).
+  std::function<void(const std::string& tenant_id)> on_tenant_resumed = [](const std::string&) {};
   // DNS TXT lookups for domain checks (uncached for negative answers).
   std::function<void(
       const std::string& name,

@@ -43,6 +43,10 @@ boost::asio::awaitable<HttpResponse> HandleSuppressions(ApiContext& ctx, HttpReq
                                                         const std::string& tenant_id);
 boost::asio::awaitable<HttpResponse> HandleAdminSuppressions(ApiContext& ctx, HttpRequest& req);
 
+// GET /v1/reputation (tenant) and GET /v1/admin/reputation?dim= (reputation.cc).
+HttpResponse GetReputation(ApiContext& ctx, const std::string& tenant_id);
+HttpResponse GetAdminReputation(ApiContext& ctx, const HttpRequest& req);
+
 // Commits batch through the store's group commit and resumes on the caller's executor.
 boost::asio::awaitable<Status> AsyncCommit(KvStore& kv, WriteBatch batch);
 

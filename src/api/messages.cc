@@ -269,6 +269,8 @@ asio::awaitable<HttpResponse> SubmitMessage(ApiContext& ctx, HttpRequest& req,
       if (!signed_ok.ok()) return signed_ok.error();
     }
     Built b;
+    Status suppressed = ApplySuppressions(ctx.kv, prepared.value().envelope, ctx.clock.NowMs());
+    if (!suppressed.ok()) return suppressed.error();
     if (!admission.Admit(prepared.value().envelope, b.batch)) return admission.Refused();
     AppendAccepted(b.body, prepared.value().envelope);
     AddNewMessage(b.batch, prepared.value().envelope, std::move(prepared.value().body));
@@ -323,6 +325,8 @@ asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& req,
         ++rejected;
         continue;
       }
+      Status suppressed = ApplySuppressions(ctx.kv, prepared.value().envelope, ctx.clock.NowMs());
+      if (!suppressed.ok()) return suppressed.error();
       if (!admission.Admit(prepared.value().envelope, b.batch)) return admission.Refused();
       AppendAccepted(b.body, prepared.value().envelope);
       b.body.insert(b.body.size() - 1, ",\"index\":" + std::to_string(i));
@@ -342,10 +346,11 @@ HttpResponse ListMessages(ApiContext& ctx, const HttpRequest& req, const std::st
   if (auto v = QueryParam(req.query, "status"); v && !v->empty()) {
     q.status = ParseMessageStatus(*v);
     if (!q.status) {
-      return ProblemResponse(MakeError(Code::kInvalidValue,
-                                       "status must be one of queued, scheduled, canceled, "
-                                       "delivered, bounced, partially_delivered, deferred",
-                                       "status"));
+      return ProblemResponse(
+          MakeError(Code::kInvalidValue,
+                    "status must be one of queued, scheduled, canceled, "
+                    "delivered, bounced, partially_delivered, deferred, suppressed",
+                    "status"));
     }
   }
   q.recipient = QueryParam(req.query, "recipient").value_or("");

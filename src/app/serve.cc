@@ -10,6 +10,7 @@
 #include "api/api.h"
 #include "api/http_server.h"
 #include "app/commands.h"
+#include "app/reputation_monitor.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -24,7 +25,9 @@
 #include "net/resolver.h"
 #include "route/egress_service.h"
 #include "route/shaping.h"
+#include "store/event_log.h"
 #include "store/kv.h"
+#include "store/suppression.h"
 
 namespace mp {
 
@@ -217,6 +220,25 @@ int RunServe(const Config& config) {
     });
   }
 
+  ReputationMonitor reputation(config.reputation, kv, Clock::System(), tenants,
+                               [engine = delivery.get()](const std::string& tenant) {
+                                 if (engine) engine->TenantChanged(tenant);
+                               });
+  reputation.Load();
+  if (delivery) {
+    // Hard bounces suppress per the tenant's settings (one state read per bounce).
+    delivery->SetAutoSuppression(
+        [&kv](const std::string& tenant, std::string_view category) -> std::optional<int64_t> {
+          auto policy = ReadSuppressionPolicy(kv, tenant);
+          const SuppressionPolicy p = policy.ok() ? policy.value() : SuppressionPolicy::Defaults();
+          auto it = p.auto_reasons.find(std::string(category));
+          if (it == p.auto_reasons.end()) return std::nullopt;
+          return std::max<int64_t>(it->second, 0);
+        });
+    delivery->SetOutcomeObserver(
+        [&reputation](const Envelope& e, const Event& ev) { reputation.RecordOutcome(e, ev); });
+  }
+
   // Admin changes and checks (store writes, queue scans): two threads, so one long queue scan does
   // not hold up every other admin change.
   boost::asio::thread_pool blocking(2);
@@ -226,6 +248,10 @@ int RunServe(const Config& config) {
   ctx.limiter = &limiter;
   ctx.domains = &domains;
   ctx.webhooks = &webhooks;
+  ctx.reputation = &reputation.tracker();
+  ctx.on_tenant_resumed = [&reputation](const std::string& tenant) {
+    reputation.Acknowledge(tenant);
+  };
   {
     net::Resolver* r = check_resolver.get();
     boost::asio::thread_pool* pool = &blocking;
@@ -309,6 +335,7 @@ int RunServe(const Config& config) {
   }
   if (delivery) delivery->Start();
   webhooks.Start();
+  reputation.Start();
   log::Info("http.listening", {{"host", host},
                                {"port", static_cast<int>(server.Port())},
                                {"data_dir", config.data_dir},
@@ -323,6 +350,7 @@ int RunServe(const Config& config) {
     if (submission) submission->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
     server.Wait();
   }
+  reputation.Stop();
   webhooks.Stop();  // requests in flight are abandoned: their batches go again after a restart
   checker.reset();  // no new checks
   check_resolver.reset();  // no more answers posted to the blocking pool

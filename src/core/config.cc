@@ -286,6 +286,17 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
     r.Int("max_endpoints_per_tenant", &w.max_endpoints_per_tenant);
     r.Str("ca_file", &w.ca_file);
   });
+  Section(root, "reputation", [&](Reader& r) {
+    ReputationConfig& p = c.reputation;
+    r.Bool("enabled", &p.enabled);
+    r.Float("review_bounce_rate", &p.review_bounce_rate);
+    r.Float("review_complaint_rate", &p.review_complaint_rate);
+    r.Float("pause_bounce_rate", &p.pause_bounce_rate);
+    r.Float("pause_complaint_rate", &p.pause_complaint_rate);
+    r.Int("min_volume", &p.min_volume);
+    r.Bool("auto_pause", &p.auto_pause);
+    r.Int("evaluate_interval_seconds", &p.evaluate_interval_seconds);
+  });
   Section(root, "feedback",
           [&](Reader& r) { r.Str("bounce_rules_file", &c.feedback.bounce_rules_file); });
   Section(root, "domains", [&](Reader& r) {
@@ -423,6 +434,19 @@ void ValidateConfig(const Config& c) {
     if (r.auth_user.empty() != r.auth_password.empty()) {
       throw ConfigError(where + ": auth_user and auth_password go together");
     }
+  }
+  const ReputationConfig& rp = c.reputation;
+  for (double rate : {rp.review_bounce_rate, rp.review_complaint_rate, rp.pause_bounce_rate,
+                      rp.pause_complaint_rate}) {
+    if (!(rate > 0 && rate <= 1)) throw ConfigError("reputation rates must be > 0 and <= 1");
+  }
+  if (rp.review_bounce_rate > rp.pause_bounce_rate ||
+      rp.review_complaint_rate > rp.pause_complaint_rate) {
+    throw ConfigError("reputation review rates must not be above the pause rates");
+  }
+  if (rp.min_volume < 1) throw ConfigError("reputation.min_volume must be at least 1");
+  if (rp.evaluate_interval_seconds < 1 || rp.evaluate_interval_seconds > 3600) {
+    throw ConfigError("reputation.evaluate_interval_seconds must be 1 to 3600");
   }
   const WebhooksConfig& w = c.webhooks;
   if (w.max_batch_size < 1 || w.max_batch_size > 10000 || w.batch_size < 1 ||

@@ -194,6 +194,19 @@ struct WebhooksConfig {
   std::string ca_file;  // trust store for https endpoints; "" = the system's
 };
 
+// Reputation: rolling bounce and complaint rates per tenant, sending domain, site and pool, and
+// the thresholds that raise alerts (defaults like Amazon SES's).
+struct ReputationConfig {
+  bool enabled = true;
+  double review_bounce_rate = 0.05;
+  double review_complaint_rate = 0.001;
+  double pause_bounce_rate = 0.10;
+  double pause_complaint_rate = 0.005;
+  int min_volume = 1000;   // judged once a window has this many sent
+  bool auto_pause = true;  // at the pause level the tenant's sending is paused
+  int evaluate_interval_seconds = 10;
+};
+
 // Feedback: bounce classification.
 struct FeedbackConfig {
   std::string bounce_rules_file;  // operator rules (TOML), read before share/bounce_rules.toml
@@ -214,6 +227,7 @@ struct Config {
   DomainsConfig domains;
   EventsConfig events;
   WebhooksConfig webhooks;
+  ReputationConfig reputation;
   FeedbackConfig feedback;
 };
 

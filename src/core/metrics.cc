@@ -100,6 +100,15 @@ void Metrics::AddGauge(const std::string& name, const std::string& help,
   f.gauge = std::move(read);
 }
 
+void Metrics::AddGaugeFamily(const std::string& name, const std::string& help,
+                             std::function<LabeledValues()> read) {
+  std::lock_guard lock(mu_);
+  Family& f = families_[name];
+  f.help = help;
+  f.type = "gauge";
+  f.gauge_family = std::move(read);
+}
+
 std::string Metrics::Render() const {
   std::lock_guard lock(mu_);
   std::string out;
@@ -128,6 +137,13 @@ std::string Metrics::Render() const {
     }
     if (f.gauge) {
       out.append(name).append(" ").append(FormatDouble(f.gauge())).append("\n");
+    }
+    if (f.gauge_family) {
+      for (const auto& [labels, v] : f.gauge_family()) {
+        out.append(name);
+        AppendLabels(out, labels);
+        out.append(" ").append(FormatDouble(v)).append("\n");
+      }
     }
   }
   return out;

@@ -51,6 +51,10 @@ class Metrics {
                           const std::vector<double>& bounds, const Labels& labels = {});
   // A gauge read at scrape time.
   void AddGauge(const std::string& name, const std::string& help, std::function<double()> read);
+  // A gauge family read at scrape time: one sample per label set the callback returns.
+  using LabeledValues = std::vector<std::pair<Labels, double>>;
+  void AddGaugeFamily(const std::string& name, const std::string& help,
+                      std::function<LabeledValues()> read);
 
   std::string Render() const;
 
@@ -61,6 +65,7 @@ class Metrics {
     std::map<Labels, std::unique_ptr<Counter>> counters;
     std::map<Labels, std::unique_ptr<Histogram>> histograms;
     std::function<double()> gauge;
+    std::function<LabeledValues()> gauge_family;
   };
   mutable std::mutex mu_;
   std::map<std::string, Family> families_;

@@ -37,6 +37,7 @@
 #include "smtp/client_session.h"
 #include "store/event_log.h"
 #include "store/spool.h"
+#include "store/suppression.h"
 
 namespace mp {
 namespace asio = boost::asio;
@@ -221,6 +222,12 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
   };
   bool Paused(const std::string& tenant) const { return policy(tenant).paused; }
   const feedback::BounceClassifier* classifier = nullptr;
+  DeliveryEngine::AutoSuppression auto_suppression = [](const std::string&, std::string_view c) {
+    return c == "invalid_recipient" || c == "bad_domain" || c == "inactive_mailbox"
+               ? std::optional<int64_t>(0)
+               : std::nullopt;
+  };
+  std::function<void(const Envelope&, const Event&)> observe_outcome;
 
   std::thread scanner;
   std::mutex scan_mu;
@@ -1195,6 +1202,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
         ev.category = std::string(feedback::BounceCategoryName(
             classifier->Classify(last.code, last.enhanced, last.text).category));
       }
+      if (observe_outcome) observe_outcome(env, ev);
       msg->events.push_back(std::move(ev));
     }
     if (!job.pool.empty() && count_health) {
@@ -1231,6 +1239,24 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     }
     for (Event& ev : msg->events) {
       AddEvent(batch, ev);
+      if (ev.type == "bounced" && !ev.category.empty()) {
+        if (auto keep = auto_suppression(env.tenant_id, ev.category)) {
+          auto address = NormalizeSuppressedAddress(ev.recipient);
+          if (address.ok()) {
+            Suppression s;
+            s.scope = env.tenant_id;
+            s.address = address.value();
+            s.reason = ev.category;
+            s.source = "auto";
+            s.created_ms = ev.at_ms;
+            s.expires_ms = *keep > 0 ? ev.at_ms + *keep : 0;
+            s.message_id = env.id.ToString();
+            s.event_id = ev.id.ToString();
+            s.detail = ev.text;
+            AddSuppression(batch, s);
+          }
+        }
+      }
       msg->events_in_flight.push_back(std::move(ev));
     }
     msg->events.clear();
@@ -1355,6 +1381,13 @@ void DeliveryEngine::SetTenantPolicy(std::function<TenantPolicy(const std::strin
 }
 void DeliveryEngine::SetClassifier(const feedback::BounceClassifier* classifier) {
   impl_->classifier = classifier;
+}
+void DeliveryEngine::SetAutoSuppression(AutoSuppression decide) {
+  impl_->auto_suppression = std::move(decide);
+}
+void DeliveryEngine::SetOutcomeObserver(
+    std::function<void(const Envelope&, const Event&)> observe) {
+  impl_->observe_outcome = std::move(observe);
 }
 void DeliveryEngine::TenantChanged(const std::string& tenant_id) {
   impl_->TenantChanged(tenant_id);

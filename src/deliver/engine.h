@@ -20,7 +20,9 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <string_view>
 
 #include "core/config.h"
 #include "core/id.h"
@@ -33,6 +35,8 @@ namespace mp {
 
 class Clock;
 class KvStore;
+struct Envelope;
+struct Event;
 namespace net {
 class Resolver;
 }
@@ -77,6 +81,16 @@ class DeliveryEngine {
   void SetTenantPolicy(std::function<TenantPolicy(const std::string& tenant_id)> policy);
   // Classifies every deferral and bounce for its event's category. Set before Start.
   void SetClassifier(const feedback::BounceClassifier* classifier);
+  // Which bounce categories put the address on the tenant's suppression list, and for how long
+  // (ms, 0 = until removed); nullopt = not suppressed. The entry is written in the batch of the
+  // bounce's event. Set before Start; unset: invalid_recipient, bad_domain and
+  // inactive_mailbox, until removed.
+  using AutoSuppression =
+      std::function<std::optional<int64_t>(const std::string& tenant, std::string_view category)>;
+  void SetAutoSuppression(AutoSuppression decide);
+  // Sees every recipient outcome event (delivered, deferred, bounced, expired) with its message,
+  // when the event is made (reputation counting). Called on delivery threads: must be cheap.
+  void SetOutcomeObserver(std::function<void(const Envelope&, const Event&)> observe);
   // A tenant was paused or resumed (or reweighted): a paused tenant's jobs waiting at the sites go
   // back to the queue untried; a resumed tenant's queue is scanned again from its start.
   void TenantChanged(const std::string& tenant_id);

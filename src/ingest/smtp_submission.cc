@@ -102,6 +102,8 @@ class SubmissionHandler final : public smtp::ServerHandler {
       if (!signed_ok.ok()) co_return RefusalReply(signed_ok.error());
     }
     std::string id = prepared.value().envelope.id.ToString();
+    Status suppressed = ApplySuppressions(s_.kv, prepared.value().envelope, s_.clock.NowMs());
+    if (!suppressed.ok()) co_return RefusalReply(suppressed.error());
     WriteBatch batch;
     SendLimiter::Decision admitted;
     TenantLimits limits = s_.tenants.Limits(tenant_);

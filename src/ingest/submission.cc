@@ -9,6 +9,7 @@
 #include "core/id.h"
 #include "mime/compose.h"
 #include "mime/encoding.h"
+#include "store/suppression.h"
 
 namespace mp {
 namespace {
@@ -732,6 +733,24 @@ Result<PreparedMessage> PrepareMessage(const json::value& value, std::string_vie
   add(in.cc, RecipientKind::kCc);
   add(bcc, RecipientKind::kBcc);
   return out;
+}
+
+Status ApplySuppressions(KvStore& kv, Envelope& e, int64_t now_ms) {
+  bool any = false;
+  auto policy = ReadSuppressionPolicy(kv, e.tenant_id);  // whether the global list applies
+  if (!policy.ok()) return policy.error();
+  for (RecipientRecord& r : e.recipients) {
+    if (!r.Pending()) continue;
+    auto found = FindSuppression(kv, e.tenant_id, r.address, now_ms, policy.value());
+    if (!found.ok()) return found.error();
+    if (!found.value()) continue;
+    const Suppression& s = *found.value();
+    r.status = RecipientStatus::kSuppressed;
+    r.reason = (s.scope == kGlobalScope ? "global list: " : "tenant list: ") + s.reason;
+    any = true;
+  }
+  if (any) e.status = DeriveStatus(e);
+  return {};
 }
 
 }  // namespace mp

@@ -49,4 +49,13 @@ Result<PreparedMessage> PrepareMessage(const boost::json::value& message,
                                        const Clock& clock, std::string_view path,
                                        const Unsubscribe* tenant_unsubscribe = nullptr);
 
+class KvStore;
+// Marks each recipient that is on the tenant's suppression list or the global one as suppressed
+// (never sent; its reason says which list and why, e.g. "global list: complaint") and derives the
+// message status again; AddNewMessage then writes a `suppressed` event for each. The tenant's
+// suppression settings decide whether the global list applies. One read for the settings, then
+// at most two point reads a recipient. A store error is returned as is (the submission fails: better than
+// sending to a suppressed address).
+Status ApplySuppressions(KvStore& kv, Envelope& e, int64_t now_ms);
+
 }  // namespace mp

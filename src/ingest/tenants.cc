@@ -1,10 +1,12 @@
 #include "ingest/tenants.h"
 
 #include <algorithm>
+#include <boost/json.hpp>
 #include <mutex>
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "store/event_log.h"
 
 namespace mp {
 namespace {
@@ -122,8 +124,8 @@ Result<IssuedKey> TenantService::RotateKey(std::string_view tenant_id, int64_t g
   return out;
 }
 
-template <typename Fn>
-Result<TenantRecord> TenantService::Update(std::string_view tenant_id, Fn change) {
+template <typename Fn, typename Extra>
+Result<TenantRecord> TenantService::Update(std::string_view tenant_id, Fn change, Extra extra) {
   std::lock_guard write(write_mu_);
   auto current = Get(tenant_id);
   if (!current) return MakeError(Code::kNotFound, "no such tenant");
@@ -131,6 +133,7 @@ Result<TenantRecord> TenantService::Update(std::string_view tenant_id, Fn change
   change(t);
   WriteBatch batch;
   AddTenantPut(batch, t);
+  extra(batch, *current, t);
   Status s = kv_.CommitAndWait(std::move(batch));
   if (!s.ok()) return s.error();
   std::unique_lock lock(mu_);
@@ -142,8 +145,23 @@ Result<TenantRecord> TenantService::SetDisabled(std::string_view tenant_id, bool
   return Update(tenant_id, [disabled](TenantRecord& t) { t.disabled = disabled; });
 }
 
-Result<TenantRecord> TenantService::SetPaused(std::string_view tenant_id, bool paused) {
-  return Update(tenant_id, [paused](TenantRecord& t) { t.paused = paused; });
+Result<TenantRecord> TenantService::SetPaused(std::string_view tenant_id, bool paused,
+                                              std::string_view by, std::string_view reason) {
+  return Update(
+      tenant_id, [paused](TenantRecord& t) { t.paused = paused; },
+      [&](WriteBatch& batch, const TenantRecord& before, const TenantRecord& after) {
+        if (before.paused == after.paused) return;
+        Event ev;
+        ev.id = NewId(clock_);
+        ev.at_ms = clock_.NowMs();
+        ev.tenant = after.id;
+        ev.type = paused ? "tenant_paused" : "tenant_resumed";
+        ev.text = std::string(reason);
+        boost::json::object meta{{"by", by}};
+        if (!reason.empty()) meta["reason"] = reason;
+        ev.metadata_json = boost::json::serialize(meta);
+        AddEvent(batch, ev);
+      });
 }
 
 Result<TenantRecord> TenantService::SetLimits(std::string_view tenant_id,

@@ -24,6 +24,7 @@
 namespace mp {
 
 class Clock;
+class WriteBatch;
 
 struct IssuedKey {
   TenantRecord tenant;
@@ -42,7 +43,10 @@ class TenantService {
   // Issues a new key. Existing keys stay valid for grace_seconds (0: revoked now).
   Result<IssuedKey> RotateKey(std::string_view tenant_id, int64_t grace_seconds);
   Result<TenantRecord> SetDisabled(std::string_view tenant_id, bool disabled);
-  Result<TenantRecord> SetPaused(std::string_view tenant_id, bool paused);
+  // Pauses or resumes sending. A change writes a tenant_paused / tenant_resumed event (in the
+  // same batch) saying by whom ("api", "reputation") and why.
+  Result<TenantRecord> SetPaused(std::string_view tenant_id, bool paused,
+                                 std::string_view by = "api", std::string_view reason = "");
   Result<TenantRecord> SetLimits(std::string_view tenant_id, const TenantLimits& limits);
   Result<TenantRecord> SetUnsubscribe(std::string_view tenant_id, std::string url,
                                       std::string mailto);
@@ -68,8 +72,13 @@ class TenantService {
  private:
   void Index(const TenantRecord& t);  // requires mu_ held exclusively
   // Read-modify-write of one tenant, stored before it is visible.
+  // extra adds to the batch, given the record before and after the change.
+  template <typename Fn, typename Extra>
+  Result<TenantRecord> Update(std::string_view tenant_id, Fn change, Extra extra);
   template <typename Fn>
-  Result<TenantRecord> Update(std::string_view tenant_id, Fn change);
+  Result<TenantRecord> Update(std::string_view tenant_id, Fn change) {
+    return Update(tenant_id, change, [](WriteBatch&, const TenantRecord&, const TenantRecord&) {});
+  }
 
   KvStore& kv_;
   const Clock& clock_;

@@ -81,6 +81,8 @@ json::object ToObject(const Event& e) {
     o["reply"] = json::object{{"code", e.code}, {"enhanced_code", e.enhanced}, {"text", e.text}};
   } else {
     o["reply"] = nullptr;
+    // Events without a remote reply may still say why (a suppression's list and reason).
+    if (!e.text.empty()) o["detail"] = e.text;
   }
   opt("category", e.category);
   if (e.type == "bounced") o["bounce_type"] = BounceType(e.category);

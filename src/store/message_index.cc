@@ -64,7 +64,7 @@ bool Matches(const Envelope& e, const MessageQuery& q) {
 }  // namespace
 
 std::optional<MessageStatus> ParseMessageStatus(std::string_view name) {
-  for (int i = 0; i <= static_cast<int>(MessageStatus::kDeferred); ++i) {
+  for (int i = 0; i <= static_cast<int>(MessageStatus::kSuppressed); ++i) {
     auto s = static_cast<MessageStatus>(i);
     if (MessageStatusName(s) == name) return s;
   }

@@ -22,10 +22,11 @@ bool FromName(std::string_view name, const std::string_view (&names)[N], E* out)
   return false;
 }
 
-constexpr std::string_view kMessageStatus[] = {
-    "queued", "scheduled", "canceled", "delivered", "bounced", "partially_delivered", "deferred"};
-constexpr std::string_view kRecipientStatus[] = {"queued",    "scheduled", "canceled",
-                                                 "delivered", "deferred",  "bounced"};
+constexpr std::string_view kMessageStatus[] = {"queued",    "scheduled", "canceled",
+                                               "delivered", "bounced",   "partially_delivered",
+                                               "deferred",  "suppressed"};
+constexpr std::string_view kRecipientStatus[] = {"queued",   "scheduled", "canceled",  "delivered",
+                                                 "deferred", "bounced",   "suppressed"};
 constexpr std::string_view kRecipientKind[] = {"to", "cc", "bcc"};
 
 }  // namespace
@@ -219,7 +220,7 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
 void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   batch.Put(Column::kBody, EnvelopeKey(e.id), std::move(body));
-  batch.Put(Column::kQueue, QueueKey(e.tenant_id, e.send_at_ms, e.id), {});
+  if (AnyPending(e)) batch.Put(Column::kQueue, QueueKey(e.tenant_id, e.send_at_ms, e.id), {});
   // One accepted (or scheduled) event per message; the message's id is unique, so it is the
   // event's id too.
   Event ev;
@@ -231,6 +232,20 @@ void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
   ev.tags = e.tags;
   ev.metadata_json = e.metadata_json;
   AddEvent(batch, ev);
+  // A suppressed recipient's event; its id must differ from the message's, and ids made from
+  // the message id (time + incremented random part) stay unique and time-ordered.
+  MessageId next = e.id;
+  for (const RecipientRecord& r : e.recipients) {
+    if (r.status != RecipientStatus::kSuppressed) continue;
+    for (int i = 15; i >= 6 && ++next.bytes[i] == 0; --i) {
+    }
+    Event s = ev;
+    s.id = next;
+    s.type = "suppressed";
+    s.recipient = r.address;
+    s.text = r.reason;  // which list and why, e.g. "tenant list: invalid_recipient"
+    AddEvent(batch, s);
+  }
   AddMessageIndexes(batch, e);
 }
 
@@ -282,7 +297,7 @@ void AddQueueMove(WriteBatch& batch, Envelope& e, int64_t from_due_ms, int64_t n
 }
 
 MessageStatus DeriveStatus(const Envelope& e) {
-  size_t delivered = 0, bounced = 0, canceled = 0, deferred = 0, scheduled = 0;
+  size_t delivered = 0, bounced = 0, canceled = 0, deferred = 0, scheduled = 0, suppressed = 0;
   for (const RecipientRecord& r : e.recipients) {
     switch (r.status) {
       case RecipientStatus::kDelivered:
@@ -300,14 +315,18 @@ MessageStatus DeriveStatus(const Envelope& e) {
       case RecipientStatus::kScheduled:
         ++scheduled;
         break;
+      case RecipientStatus::kSuppressed:
+        ++suppressed;
+        break;
       case RecipientStatus::kQueued:
         break;
     }
   }
   size_t n = e.recipients.size();
-  size_t final_count = delivered + bounced + canceled;
+  size_t final_count = delivered + bounced + canceled + suppressed;
   if (final_count == n) {
     if (canceled == n) return MessageStatus::kCanceled;
+    if (canceled + suppressed == n) return MessageStatus::kSuppressed;
     if (delivered == 0) return MessageStatus::kBounced;
     return delivered == n ? MessageStatus::kDelivered : MessageStatus::kPartial;
   }

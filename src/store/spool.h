@@ -26,7 +26,8 @@ enum class MessageStatus : uint8_t {
   kDelivered,
   kBounced,
   kPartial,
-  kDeferred  // at least one recipient waits for a retry, none is being tried for the first time
+  kDeferred,  // at least one recipient waits for a retry, none is being tried for the first time
+  kSuppressed  // every recipient was on a suppression list (or canceled): nothing was sent
 };
 enum class RecipientStatus : uint8_t {
   kQueued,
@@ -34,7 +35,8 @@ enum class RecipientStatus : uint8_t {
   kCanceled,
   kDelivered,
   kDeferred,
-  kBounced
+  kBounced,
+  kSuppressed  // on a suppression list at submission: never sent
 };
 enum class RecipientKind : uint8_t { kTo, kCc, kBcc };
 

@@ -229,9 +229,9 @@ describe('HTTP level', () => {
   test('a wrong method gets 405 with an Allow header', async () => {
     const id = '01ARZ3NDEKTSV4RRFFQ69G5FAV';
     for (const [method, path, allow] of [
-      ['GET', '/v1/messages', 'POST'],
-      ['PUT', '/v1/messages', 'POST'],
-      ['DELETE', '/v1/messages', 'POST'],
+      ['PATCH', '/v1/messages', 'GET, POST'],
+      ['PUT', '/v1/messages', 'GET, POST'],
+      ['DELETE', '/v1/messages', 'GET, POST'],
       ['GET', '/v1/messages/batch', 'POST'],
       ['PUT', `/v1/messages/${id}`, 'GET, DELETE'],
       ['PATCH', `/v1/messages/${id}`, 'GET, DELETE'],

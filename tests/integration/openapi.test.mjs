@@ -168,7 +168,8 @@ async function exercise() {
   await call('POST', '/v1/messages', { key, body: '{}', headers: { 'content-type': 'text/plain' } }, 'Problem');
   await call('POST', '/v1/messages', { json: simple }, 'Problem');
   await call('POST', '/v1/messages', json({ ...simple, text: 'x'.repeat(30000) }), 'Problem');
-  await call('GET', '/v1/messages', { key }, 'Problem');
+  await call('GET', '/v1/messages', { key }, 'MessageList');
+  await call('PATCH', '/v1/messages', { key }, 'Problem');
   const idem = { key, json: simple, headers: { 'idempotency-key': 'openapi-1' } };
   await call('POST', '/v1/messages', idem, 'AcceptedMessage');
   await call('POST', '/v1/messages', idem, 'AcceptedMessage');
