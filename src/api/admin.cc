@@ -6,7 +6,8 @@
 //   POST /v1/admin/tenants/{id}/disable | /enable
 //   POST /v1/admin/tenants/{id}/limits {weight, rate, burst, daily_quota, over_limit}  (merged)
 //   POST /v1/admin/tenants/{id}/pause | /resume    sending paused: mail is accepted and waits
-//   POST /v1/admin/tenants/{id}/settings {unsubscribe: {url, mailto} | null}  tenant defaults
+//   POST /v1/admin/tenants/{id}/settings {unsubscribe?: {url, mailto} | null,
+//                                         retention_days?: 1..3650 | null}  tenant defaults
 #include <boost/asio.hpp>
 #include <boost/json.hpp>
 
@@ -89,6 +90,7 @@ json::object TenantView(const TenantRecord& t) {
       {"tenant_id", t.id},      {"name", t.name},     {"created_at", FormatRfc3339(t.created_ms)},
       {"disabled", t.disabled}, {"paused", t.paused}, {"limits", LimitsView(t.limits)},
       {"keys", std::move(keys)}};
+  o["retention_days"] = t.retention_days > 0 ? json::value(t.retention_days) : nullptr;
   o["unsubscribe"] =
       t.unsubscribe_url.empty() && t.unsubscribe_mailto.empty()
           ? json::value(nullptr)
@@ -302,8 +304,21 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     co_return ResultResponse<TenantRecord>(r, 200, TenantView);
   }
   if (action == "settings") {
-    Status s = OnlyFields(body.value(), {"unsubscribe"});
+    Status s = OnlyFields(body.value(), {"unsubscribe", "retention_days"});
     if (!s.ok()) co_return ProblemResponse(s.error());
+    std::optional<int> retention;
+    if (const json::value* v = body.value().if_contains("retention_days")) {
+      if (v->is_null()) {
+        retention = 0;
+      } else if (!v->is_int64() || v->as_int64() < 1 || v->as_int64() > 3650) {
+        co_return ProblemResponse(MakeError(
+            Code::kInvalidValue, "retention_days must be 1 to 3650, or null for the default",
+            "retention_days"));
+      } else {
+        retention = static_cast<int>(v->as_int64());
+      }
+    }
+    const bool set_unsubscribe = body.value().contains("unsubscribe") || !retention;
     Unsubscribe u;
     if (const json::value* v = body.value().if_contains("unsubscribe"); v && !v->is_null()) {
       if (!v->is_object()) {
@@ -322,7 +337,15 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
       Status c = CheckUnsubscribe(u, "unsubscribe");
       if (!c.ok()) co_return ProblemResponse(c.error());
     }
-    auto set = [&tenants, &id, &u] { return tenants.SetUnsubscribe(id, u.url, u.mailto); };
+    auto set = [&tenants, &id, &u, set_unsubscribe, retention]() -> Result<TenantRecord> {
+      Result<TenantRecord> r = MakeError(Code::kNotFound, "no such tenant");
+      if (set_unsubscribe) {
+        r = tenants.SetUnsubscribe(id, u.url, u.mailto);
+        if (!r.ok()) return r;
+      }
+      if (retention) r = tenants.SetRetentionDays(id, *retention);
+      return r;
+    };
     Result<TenantRecord> r = co_await RunBlocking<Result<TenantRecord>>(ctx.blocking, set);
     co_return ResultResponse<TenantRecord>(r, 200, TenantView);
   }

@@ -56,7 +56,7 @@ int main(int argc, char** argv) {
   CLI::App* sink = app.add_subcommand(
       "sink",
       "run a fast SMTP sink and mailbox simulator (success@ bounce@ defer@ tempfail@ "
-      "reject@ slow@) for tests and load tests");
+      "reject@ slow@ ooto@ complaint@) for tests and load tests");
   sink->add_option("--listen", sink_opt.listen,
                    "address host:port (port 0 picks a free port); repeat it to listen on several")
       ->capture_default_str()
@@ -86,6 +86,9 @@ int main(int argc, char** argv) {
   sink->add_option("--bounce-rate", sink_opt.bounce_rate,
                    "fraction of recipients answered 550 at random")
       ->check(CLI::Range(0.0, 1.0));
+  sink->add_option("--report-to", sink_opt.report_to,
+                   "host:port (IP) where ooto@ auto-replies and complaint@ ARF reports are sent, "
+                   "to the message's return path");
   sink->add_option("--max-message-bytes", sink_opt.max_message_bytes, "SIZE limit")
       ->capture_default_str();
   sink->add_option("--stats-interval-ms", sink_opt.stats_interval_ms,

@@ -9,6 +9,7 @@
 
 #include "api/api.h"
 #include "api/http_server.h"
+#include "app/bounce_listener.h"
 #include "app/commands.h"
 #include "app/reputation_monitor.h"
 #include "core/clock.h"
@@ -149,16 +150,18 @@ int RunServe(const Config& config) {
     return 1;
   }
   KvStore& kv = *opened.value();
-  {
-    int64_t retention_ms = int64_t{config.events.retention_days} * 86400000;
-    kv.SetLogRetention(
-        [retention_ms](std::string_view) { return Clock::System().NowMs() - retention_ms; });
-  }
   TenantService tenants(kv, Clock::System());
   if (Status s = tenants.Load(); !s.ok()) {
     log::Error("serve.tenants_load_failed", {{"error", s.error().detail}});
     return 1;
   }
+  // Each tenant's own retention, else events.retention_days. Only compaction asks, for the
+  // records it rewrites anyway; the filter shares the table (it may outlive `tenants`).
+  kv.SetLogRetention(
+      [table = tenants.Retention(), days = config.events.retention_days](std::string_view tenant) {
+        int d = table->Get(tenant);
+        return Clock::System().NowMs() - int64_t{d > 0 ? d : days} * 86400000;
+      });
   Idempotency idempotency(kv, Clock::System(), config.idempotency.ttl_hours);
   Metrics::Global().AddGauge("mailplane_spool_disk_bytes", "Bytes the spool occupies on disk",
                              [&kv] { return static_cast<double>(kv.Stats().disk_bytes); });
@@ -237,6 +240,25 @@ int RunServe(const Config& config) {
         });
     delivery->SetOutcomeObserver(
         [&reputation](const Envelope& e, const Event& ev) { reputation.RecordOutcome(e, ev); });
+  }
+
+  std::unique_ptr<BounceListener> bounces;
+  if (!config.bounces.listen.empty()) {
+    BounceListener::Hooks hooks;
+    if (DeliveryEngine* engine = delivery.get()) {
+      hooks.begin_change = [engine](const MessageId& id) { return engine->BeginCancel(id); };
+      hooks.end_change = [engine](const MessageId& id) { engine->EndCancel(id); };
+    }
+    bounces = std::make_unique<BounceListener>(config.bounces, kv, Clock::System(),
+                                               &classifier.value(), &reputation, hooks);
+    if (Status s = bounces->LoadKey(); !s.ok()) {
+      log::Error("serve.bounces_failed", {{"error", s.error().detail}});
+      return 1;
+    }
+    if (delivery) {
+      BounceListener* b = bounces.get();
+      delivery->SetReturnPath([b](const Envelope& e) { return b->ReturnPath(e); });
+    }
   }
 
   // Admin changes and checks (store writes, queue scans): two threads, so one long queue scan does
@@ -333,6 +355,16 @@ int RunServe(const Config& config) {
       }
     }
   }
+  if (bounces) {
+    if (Status s = bounces->Start(); !s.ok()) {
+      log::Error("serve.bounces_failed", {{"error", s.error().detail}});
+      server.Stop();
+      server.Wait();
+      return 1;
+    }
+    log::Info("bounces.listening",
+              {{"listen", config.bounces.listen}, {"port", static_cast<int>(bounces->Port())}});
+  }
   if (delivery) delivery->Start();
   webhooks.Start();
   reputation.Start();
@@ -350,6 +382,7 @@ int RunServe(const Config& config) {
     if (submission) submission->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
     server.Wait();
   }
+  if (bounces) bounces->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
   reputation.Stop();
   webhooks.Stop();  // requests in flight are abandoned: their batches go again after a restart
   checker.reset();  // no new checks

@@ -23,6 +23,7 @@
 #include <unordered_map>
 
 #include "app/commands.h"
+#include "app/sink_reports.h"
 #include "core/clock.h"
 #include "core/config.h"
 #include "core/id.h"
@@ -52,15 +53,17 @@ enum Behaviour {
   kSlow,
   kRandomTempfail,
   kRandomBounce,
+  kOoto,       // ooto@ messages (an auto-reply goes back to the return path)
+  kComplaint,  // complaint@ messages (an ARF report goes back)
   kMessages,
   kBytes,
   kConnections,
   kCount
 };
 constexpr std::array<const char*, kCount> kNames = {
-    "accepted_rcpts", "success", "bounce",     "defer_451",       "defer_accepted",
-    "tempfail",       "reject",  "slow",       "random_tempfail", "random_bounce",
-    "messages",       "bytes",   "connections"};
+    "accepted_rcpts", "success",   "bounce",   "defer_451",       "defer_accepted",
+    "tempfail",       "reject",    "slow",     "random_tempfail", "random_bounce",
+    "ooto",           "complaint", "messages", "bytes",           "connections"};
 
 // What a client is doing, counted per client (peer) address and per local address. Entries are
 // never removed, so a session keeps a pointer to its entries and counts without a lock.
@@ -159,7 +162,10 @@ struct SinkState {
   ModeTable modes;
   uint16_t port = 0;  // the first listener's; set before the I/O threads start
   std::atomic<int> control_connections{0};
-  explicit SinkState(const SinkOptions& o) : opt(o) {}
+  std::unique_ptr<ReportSender> reports;  // with --report-to
+  explicit SinkState(const SinkOptions& o) : opt(o) {
+    if (!o.report_to.empty()) reports = std::make_unique<ReportSender>(o.report_to, o.hostname);
+  }
 };
 
 std::string LocalPart(const std::string& rcpt) {
@@ -241,6 +247,19 @@ class SinkHandler final : public smtp::ServerHandler {
     s_.counts[kMessages]++;
     s_.counts[kBytes] += message.size();
     Add(&AddressCounts::messages);
+    for (const auto& r : rcpts) {
+      std::string lp = LocalPart(r);
+      if (lp == "ooto") {
+        s_.counts[kOoto]++;
+        if (s_.reports && !from.empty()) s_.reports->Enqueue(from, MakeAutoReply(r, from, message));
+      } else if (lp == "complaint") {
+        s_.counts[kComplaint]++;
+        if (s_.reports && !from.empty()) {
+          s_.reports->Enqueue(
+              from, MakeComplaintReport(r, from, from, peer_ip_, message, s_.opt.hostname));
+        }
+      }
+    }
     if (!s_.opt.maildir.empty()) WriteMaildir(from, rcpts, message);
     co_return smtp::ServerReply{250, "2.0.0 Ok: queued as " + NewId(Clock::System()).ToString()};
   }
@@ -322,6 +341,10 @@ std::string StatsLine(SinkState& s) {
   out["event"] = "sink.stats";
   out["port"] = s.port;
   for (int i = 0; i < kCount; ++i) out[kNames[i]] = s.counts[i].load();
+  if (s.reports) {
+    out["reports_sent"] = s.reports->sent();
+    out["reports_failed"] = s.reports->failed();
+  }
   out["by_peer"] = s.by_peer.ToJson();
   out["by_local"] = s.by_local.ToJson();
   return json::serialize(out);

@@ -39,6 +39,7 @@ struct SinkOptions {
   double bounce_rate = 0;         // random 550 at RCPT, 0..1
   uint64_t max_message_bytes = 50ull << 20;
   int stats_interval_ms = 1000;
+  std::string report_to;  // host:port where ooto@ / complaint@ reports are sent ("" = none)
 };
 
 int RunSink(const SinkOptions& options);

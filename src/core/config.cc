@@ -286,6 +286,16 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
     r.Int("max_endpoints_per_tenant", &w.max_endpoints_per_tenant);
     r.Str("ca_file", &w.ca_file);
   });
+  Section(root, "bounces", [&](Reader& r) {
+    BouncesConfig& b = c.bounces;
+    r.Str("listen", &b.listen);
+    r.Str("return_path_domain", &b.return_path_domain);
+    r.Str("prefix", &b.prefix);
+    r.Str("key", &b.key);
+    r.Int("max_connections", &b.max_connections);
+    r.Int("max_message_bytes", &b.max_message_bytes);
+    r.Int("timeout_seconds", &b.timeout_seconds);
+  });
   Section(root, "reputation", [&](Reader& r) {
     ReputationConfig& p = c.reputation;
     r.Bool("enabled", &p.enabled);
@@ -434,6 +444,17 @@ void ValidateConfig(const Config& c) {
     if (r.auth_user.empty() != r.auth_password.empty()) {
       throw ConfigError(where + ": auth_user and auth_password go together");
     }
+  }
+  const BouncesConfig& bc = c.bounces;
+  if (!bc.key.empty() && bc.key.size() < 16) {
+    throw ConfigError("bounces.key must be at least 16 bytes (or empty: generated and stored)");
+  }
+  if (bc.prefix.empty() || bc.prefix.size() > 23) {
+    throw ConfigError("bounces.prefix must be 1 to 23 characters");
+  }
+  if (bc.max_connections < 1 || bc.max_message_bytes < 1024 || bc.timeout_seconds < 1) {
+    throw ConfigError(
+        "bounces.max_connections, max_message_bytes and timeout_seconds must be positive");
   }
   const ReputationConfig& rp = c.reputation;
   for (double rate : {rp.review_bounce_rate, rp.review_complaint_rate, rp.pause_bounce_rate,

@@ -207,6 +207,19 @@ struct ReputationConfig {
   int evaluate_interval_seconds = 10;
 };
 
+// Asynchronous bounces and complaints: outgoing mail carries a VERP return path
+// (<prefix>+<token>@bounces.<sender domain>, or @return_path_domain), and an inbound SMTP listener
+// takes the DSNs, ARF complaints and auto-replies sent back to it. Off while listen is "".
+struct BouncesConfig {
+  std::string listen;              // "0.0.0.0:25" for the bounce domains' MX; "" = off
+  std::string return_path_domain;  // one bounce domain for every sender; "" = bounces.<domain>
+  std::string prefix = "b";        // local part prefix before "+token"
+  std::string key;                 // HMAC key for the tokens (>= 16 bytes); "" = generated, stored
+  int max_connections = 100;
+  int64_t max_message_bytes = 10 << 20;
+  int timeout_seconds = 60;
+};
+
 // Feedback: bounce classification.
 struct FeedbackConfig {
   std::string bounce_rules_file;  // operator rules (TOML), read before share/bounce_rules.toml
@@ -228,6 +241,7 @@ struct Config {
   EventsConfig events;
   WebhooksConfig webhooks;
   ReputationConfig reputation;
+  BouncesConfig bounces;
   FeedbackConfig feedback;
 };
 

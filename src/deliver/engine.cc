@@ -228,6 +228,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
                : std::nullopt;
   };
   std::function<void(const Envelope&, const Event&)> observe_outcome;
+  std::function<std::string(const Envelope&)> return_path;
 
   std::thread scanner;
   std::mutex scan_mu;
@@ -1012,7 +1013,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
       std::lock_guard lock(job.msg->mu);
       const Envelope& e = job.msg->env;
       id = e.id;
-      env.mail_from = e.mail_from;
+      env.mail_from = return_path ? return_path(e) : e.mail_from;
       env.size = e.size;
       for (size_t i : job.rcpts) env.recipients.push_back(e.recipients[i].address);
     }
@@ -1384,6 +1385,9 @@ void DeliveryEngine::SetClassifier(const feedback::BounceClassifier* classifier)
 }
 void DeliveryEngine::SetAutoSuppression(AutoSuppression decide) {
   impl_->auto_suppression = std::move(decide);
+}
+void DeliveryEngine::SetReturnPath(std::function<std::string(const Envelope&)> return_path) {
+  impl_->return_path = std::move(return_path);
 }
 void DeliveryEngine::SetOutcomeObserver(
     std::function<void(const Envelope&, const Event&)> observe) {

@@ -88,6 +88,9 @@ class DeliveryEngine {
   using AutoSuppression =
       std::function<std::optional<int64_t>(const std::string& tenant, std::string_view category)>;
   void SetAutoSuppression(AutoSuppression decide);
+  // The envelope sender (MAIL FROM) to use for a message, e.g. its VERP return path; unset: the
+  // message's own envelope sender. Set before Start; called per transaction.
+  void SetReturnPath(std::function<std::string(const Envelope&)> return_path);
   // Sees every recipient outcome event (delivered, deferred, bounced, expired) with its message,
   // when the event is made (reputation counting). Called on delivery threads: must be cheap.
   void SetOutcomeObserver(std::function<void(const Envelope&, const Event&)> observe);

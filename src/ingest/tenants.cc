@@ -38,6 +38,7 @@ Status TenantService::Load() {
   for (TenantRecord& t : all.value()) {
     Index(t);
     std::string id = t.id;
+    retention_->Set(id, t.retention_days);
     tenants_.emplace(std::move(id), std::move(t));
   }
   return Status::Ok();
@@ -138,6 +139,7 @@ Result<TenantRecord> TenantService::Update(std::string_view tenant_id, Fn change
   if (!s.ok()) return s.error();
   std::unique_lock lock(mu_);
   tenants_[t.id] = t;
+  retention_->Set(t.id, t.retention_days);
   return t;
 }
 
@@ -162,6 +164,25 @@ Result<TenantRecord> TenantService::SetPaused(std::string_view tenant_id, bool p
         ev.metadata_json = boost::json::serialize(meta);
         AddEvent(batch, ev);
       });
+}
+
+Result<TenantRecord> TenantService::SetRetentionDays(std::string_view tenant_id, int days) {
+  return Update(tenant_id, [days](TenantRecord& t) { t.retention_days = days; });
+}
+
+int TenantService::RetentionTable::Get(std::string_view tenant_id) const {
+  std::shared_lock lock(mu);
+  auto it = days.find(tenant_id);
+  return it == days.end() ? 0 : it->second;
+}
+
+void TenantService::RetentionTable::Set(const std::string& tenant_id, int d) {
+  std::unique_lock lock(mu);
+  if (d > 0) {
+    days[tenant_id] = d;
+  } else {
+    days.erase(tenant_id);
+  }
 }
 
 Result<TenantRecord> TenantService::SetLimits(std::string_view tenant_id,

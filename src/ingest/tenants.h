@@ -48,6 +48,18 @@ class TenantService {
   Result<TenantRecord> SetPaused(std::string_view tenant_id, bool paused,
                                  std::string_view by = "api", std::string_view reason = "");
   Result<TenantRecord> SetLimits(std::string_view tenant_id, const TenantLimits& limits);
+  // 0 = the server's default (events.retention_days).
+  Result<TenantRecord> SetRetentionDays(std::string_view tenant_id, int days);
+  // Each tenant's own log retention in days (absent or 0: the server default), kept up to date
+  // by this service. Shared so the store's compaction filter can hold it beyond this service's
+  // life (the filter may run until the store is closed).
+  struct RetentionTable {
+    int Get(std::string_view tenant_id) const;
+    void Set(const std::string& tenant_id, int days);
+    mutable std::shared_mutex mu;
+    std::map<std::string, int, std::less<>> days;
+  };
+  std::shared_ptr<const RetentionTable> Retention() const { return retention_; }
   Result<TenantRecord> SetUnsubscribe(std::string_view tenant_id, std::string url,
                                       std::string mailto);
   // The tenant's default unsubscribe target (empty when none).
@@ -85,6 +97,7 @@ class TenantService {
   std::mutex write_mu_;  // serializes changes (read-modify-write of one tenant)
   mutable std::shared_mutex mu_;
   std::map<std::string, TenantRecord> tenants_;
+  std::shared_ptr<RetentionTable> retention_ = std::make_shared<RetentionTable>();
   struct KeyEntry {
     std::string tenant_id;
     int64_t expires_ms;

@@ -51,6 +51,7 @@ std::string EncodeTenant(const TenantRecord& t) {
   }
   o["keys"] = std::move(keys);
   o["paused"] = t.paused;
+  if (t.retention_days > 0) o["retention_days"] = t.retention_days;
   if (!t.unsubscribe_url.empty() || !t.unsubscribe_mailto.empty()) {
     o["unsubscribe"] = json::object{{"url", t.unsubscribe_url}, {"mailto", t.unsubscribe_mailto}};
   }
@@ -86,6 +87,9 @@ std::optional<TenantRecord> DecodeTenant(std::string_view data) {
     }
     // Records written before tenant limits have neither field.
     if (const json::value* p = o.if_contains("paused")) t.paused = p->as_bool();
+    if (const json::value* r = o.if_contains("retention_days")) {
+      t.retention_days = r->to_number<int>();
+    }
     if (const json::value* u = o.if_contains("unsubscribe")) {
       t.unsubscribe_url = u->as_object().at("url").as_string();
       t.unsubscribe_mailto = u->as_object().at("mailto").as_string();

@@ -41,6 +41,8 @@ struct TenantRecord {
   // Default one-click unsubscribe target for messages without one (RFC 8058); may hold
   // {message_id} and {recipient}.
   std::string unsubscribe_url, unsubscribe_mailto;
+  // How long the tenant's event log and message list keep records; 0 = events.retention_days.
+  int retention_days = 0;
 };
 
 std::string EncodeTenant(const TenantRecord& t);

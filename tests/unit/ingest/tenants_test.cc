@@ -4,6 +4,7 @@
 
 #include "core/clock.h"
 #include "core/config.h"
+#include "store/event_log.h"
 #include "test_util.h"
 
 namespace mp {
@@ -92,6 +93,43 @@ TEST_F(TenantsTest, SurvivesReloadAndRejectsDuplicateOrBadNames) {
   EXPECT_TRUE(reloaded.Authenticate(k.value().api_key).ok());
   EXPECT_EQ(reloaded.List().size(), 1u);
   EXPECT_EQ(reloaded.RotateKey("tn_nope", 0).error().code, Code::kNotFound);
+}
+
+}  // namespace
+}  // namespace mp
+
+namespace mp {
+namespace {
+
+// Per-tenant log retention: set, stored, seen through the shared table the compaction filter
+// holds (also after the service is gone), back to the default with 0; pausing writes an event.
+TEST_F(TenantsTest, RetentionDaysAndPauseEvents) {
+  auto k = tenants_->Create("acme");
+  ASSERT_TRUE(k.ok());
+  const std::string id = k.value().tenant.id;
+  auto table = tenants_->Retention();
+  EXPECT_EQ(table->Get(id), 0);
+  ASSERT_TRUE(tenants_->SetRetentionDays(id, 7).ok());
+  EXPECT_EQ(table->Get(id), 7);
+  TenantService again(*kv_, clock_);
+  ASSERT_TRUE(again.Load().ok());
+  EXPECT_EQ(again.Retention()->Get(id), 7) << "stored with the tenant";
+  ASSERT_TRUE(tenants_->SetRetentionDays(id, 0).ok());
+  EXPECT_EQ(table->Get(id), 0);
+  tenants_.reset();
+  EXPECT_EQ(table->Get(id), 0) << "the table outlives the service";
+
+  ASSERT_TRUE(again.SetPaused(id, true, "reputation", "bounce rate 12%").ok());
+  ASSERT_TRUE(again.SetPaused(id, true).ok());  // no change: no second event
+  ASSERT_TRUE(again.SetPaused(id, false).ok());
+  auto events = ReadTenantEvents(*kv_, id, 0, 0, "", "", 10);
+  ASSERT_TRUE(events.ok());
+  ASSERT_EQ(events.value().events.size(), 2u);
+  EXPECT_EQ(events.value().events[0].type, "tenant_paused");
+  EXPECT_EQ(events.value().events[0].text, "bounce rate 12%");
+  EXPECT_NE(events.value().events[0].metadata_json.find("\"by\":\"reputation\""),
+            std::string::npos);
+  EXPECT_EQ(events.value().events[1].type, "tenant_resumed");
 }
 
 }  // namespace
