@@ -209,6 +209,13 @@ void AddEvent(WriteBatch& batch, const Event& e) {
   batch.PutStamped(Column::kLog, TimelineKey(e), std::move(timeline), -1, 0);
 }
 
+void AddEventRewrite(WriteBatch& batch, const Event& e) {
+  std::string k = StreamPrefix(e.tenant);
+  AppendU64BE(k, e.seq);
+  k.append(e.id.Raw());
+  batch.Put(Column::kLog, std::move(k), EncodeEvent(e));
+}
+
 std::string EventCursor(const Event& e) {
   std::string k;
   AppendU64BE(k, e.seq);

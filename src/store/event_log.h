@@ -63,6 +63,9 @@ std::optional<Event> DecodeEvent(std::string_view data);
 std::string EventJson(const Event& e);
 
 void AddEvent(WriteBatch& batch, const Event& e);
+// Overwrites an event read from the stream (e.seq set) in place, keeping its position
+// (redaction).
+void AddEventRewrite(WriteBatch& batch, const Event& e);
 
 // An event of message e (a fresh time-ordered id, at at_ms), for recipient ("" for the message),
 // with the message's tags; the caller adds the reply and the path when there are any.

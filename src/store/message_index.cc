@@ -86,6 +86,15 @@ void AddMessageIndexes(WriteBatch& batch, const Envelope& e) {
   for (const std::string& tag : e.tags) batch.Put(Column::kLog, IndexKey(t, 'g', tag, e), {});
 }
 
+void RemoveAddressIndexes(WriteBatch& batch, const Envelope& e, const std::string& address) {
+  const std::string& t = e.tenant_id;
+  if (address.empty()) batch.Delete(Column::kLog, IndexKey(t, 'f', Lower(e.mail_from), e));
+  for (const RecipientRecord& r : e.recipients) {
+    std::string a = Lower(r.address);
+    if (address.empty() || a == address) batch.Delete(Column::kLog, IndexKey(t, 'r', a, e));
+  }
+}
+
 void SyncStatusIndex(WriteBatch& batch, Envelope& e) {
   MessageStatus was = e.indexed_status.value_or(e.status);
   if (was != e.status) {

@@ -24,6 +24,9 @@ namespace mp {
 
 // Puts every index entry of a new message (status entry under e.status).
 void AddMessageIndexes(WriteBatch& batch, const Envelope& e);
+// Deletes the sender and recipient entries of e (address "": every recipient and the sender;
+// else only that recipient's, in lower case).
+void RemoveAddressIndexes(WriteBatch& batch, const Envelope& e, const std::string& address);
 // Moves the status entry from e.indexed_status to e.status when they differ, and sets
 // e.indexed_status.
 void SyncStatusIndex(WriteBatch& batch, Envelope& e);

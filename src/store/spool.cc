@@ -136,6 +136,7 @@ std::string EncodeEnvelope(const Envelope& e) {
   o["tags"] = std::move(tags);
   o["metadata"] = e.metadata_json;
   o["source"] = e.source;
+  if (e.redacted) o["redacted"] = true;
   if (e.held) o["held"] = true;  // only when set: records of messages never held are unchanged
   std::string out(1, kEnvelopeFormatV1);
   out += json::serialize(o);
@@ -210,6 +211,7 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
     e.metadata_json = o.at("metadata").as_string();
     e.source = o.at("source").as_string();
     if (const json::value* h = o.if_contains("held")) e.held = h->as_bool();
+    if (const json::value* r = o.if_contains("redacted")) e.redacted = r->as_bool();
     return e;
   } catch (const std::exception&) {
     // Boost.JSON accessors throw on a wrong shape; a corrupt record reads as absent.

@@ -97,6 +97,8 @@ struct Envelope {
   // envelope (indexed under status by AddNewMessage); envelope writes move the entry when the
   // status changed.
   std::optional<MessageStatus> indexed_status;
+  // Content and personal data removed (redaction.h): counts and statuses only.
+  bool redacted = false;
 };
 
 std::string EncodeEnvelope(const Envelope& e);
