@@ -44,6 +44,9 @@ Result<boost::json::object> BodyObject(const HttpRequest& req);
 // kUnknownField for the first member of o not in allowed.
 Status OnlyFields(const boost::json::object& o, std::initializer_list<std::string_view> allowed);
 
+// Percent-decodes a path segment ('+' stays '+'); false on a bad %-escape.
+bool PercentDecode(std::string_view in, std::string* out);
+
 // The percent-decoded value of a query parameter ('+' is a space), if present.
 std::optional<std::string> QueryParam(std::string_view query, std::string_view name);
 

@@ -2,6 +2,7 @@
 
 #include <map>
 
+#include "api/admin_util.h"
 #include "api/handlers.h"
 #include "api/problem.h"
 #include "core/metrics.h"
@@ -58,8 +59,9 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   bool webhooks = p == "/v1/webhooks" || p.rfind("/v1/webhooks/", 0) == 0;
   bool suppressions = p == "/v1/suppressions" || p.rfind("/v1/suppressions/", 0) == 0;
   bool reputation = p == "/v1/reputation";
+  bool recipients = p.rfind("/v1/recipients/", 0) == 0;
   if (p.rfind("/v1/messages", 0) != 0 && !domains && !events && !webhooks && !suppressions &&
-      !reputation) {
+      !reputation && !recipients) {
     *route = "other";
     co_return ProblemResponse(MakeError(Code::kNotFound, "no such route"));
   }
@@ -78,6 +80,17 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     *route = p;
     if (m != "GET") co_return MethodNotAllowed("GET");
     co_return ListEvents(ctx, req, tenant_id);
+  }
+  if (recipients) {
+    *route = "/v1/recipients/{address}";
+    if (m != "DELETE") co_return MethodNotAllowed("DELETE");
+    std::string address;
+    if (!PercentDecode(std::string_view(p).substr(15), &address)) {
+      co_return ProblemResponse(
+          MakeError(Code::kInvalidValue, "bad percent-encoding in the address", "address"));
+    }
+    HttpResponse r = co_await EraseRecipient(ctx, tenant_id, std::move(address));
+    co_return r;
   }
   if (reputation) {
     *route = p;
@@ -125,7 +138,7 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     if (rest.find('/') == std::string_view::npos) {
       *route = "/v1/messages/{id}";
       if (m == "GET") co_return GetMessage(ctx, tenant_id, rest);
-      if (m == "DELETE") co_return co_await CancelMessage(ctx, tenant_id, rest);
+      if (m == "DELETE") co_return co_await DeleteMessage(ctx, req, tenant_id, rest);
       co_return MethodNotAllowed("GET, DELETE");
     }
   }
@@ -147,7 +160,8 @@ std::optional<HttpResponse> PrecheckRequest(ApiContext& ctx, HttpRequest& req) {
     }
   } else if (p.rfind("/v1/messages", 0) == 0 || p.rfind("/v1/domains", 0) == 0 ||
              p == "/v1/events" || p.rfind("/v1/webhooks", 0) == 0 ||
-             p.rfind("/v1/suppressions", 0) == 0 || p == "/v1/reputation") {
+             p.rfind("/v1/suppressions", 0) == 0 || p == "/v1/reputation" ||
+             p.rfind("/v1/recipients/", 0) == 0) {
     auto tenant = ctx.tenants.Authenticate(BearerToken(req));
     if (tenant.ok()) {
       req.tenant_id = std::move(tenant.value());

@@ -21,6 +21,13 @@ HttpResponse ListMessages(ApiContext& ctx, const HttpRequest& req, const std::st
 HttpResponse GetRawMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id);
 boost::asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& tenant_id,
                                                    std::string_view id);
+// DELETE /v1/messages/{id}: a cancel, or with ?redact=true a redaction (store/redaction.h).
+boost::asio::awaitable<HttpResponse> DeleteMessage(ApiContext& ctx, const HttpRequest& req,
+                                                   const std::string& tenant_id,
+                                                   std::string_view id);
+// DELETE /v1/recipients/{address}: erases one address from the tenant's messages and events.
+boost::asio::awaitable<HttpResponse> EraseRecipient(ApiContext& ctx, const std::string& tenant_id,
+                                                    std::string address);
 boost::asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req);
 // /v1/admin/egress... and /v1/admin/routes... (admin_egress.cc), after the admin token check.
 boost::asio::awaitable<HttpResponse> HandleAdminEgress(ApiContext& ctx, HttpRequest& req);

@@ -16,6 +16,7 @@
 #include "ingest/tenants.h"
 #include "store/event_log.h"
 #include "store/message_index.h"
+#include "store/redaction.h"
 #include "store/spool.h"
 
 namespace mp {
@@ -80,6 +81,7 @@ std::string MessageView(const Envelope& e) {
   o["size"] = e.size;
   o["source"] = e.source;
   o["held"] = e.held;
+  if (e.redacted) o["redacted"] = true;
   json::array tags;
   for (const auto& t : e.tags) tags.emplace_back(t);
   o["tags"] = std::move(tags);
@@ -473,6 +475,129 @@ asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& 
   Status s = co_await AsyncCommit(ctx.kv, std::move(batch));
   if (!s.ok()) co_return ProblemResponse(s.error());
   co_return JsonResponse(200, MessageView(e));
+}
+
+asio::awaitable<HttpResponse> RedactMessageRequest(ApiContext& ctx, const std::string& tenant_id,
+                                                   std::string_view id) {
+  auto loaded = LoadOwned(ctx, tenant_id, id);
+  if (!loaded.ok()) co_return ProblemResponse(loaded.error());
+  MessageId mid = loaded.value().id;
+  // As for a cancel: the engine must not hold the message while it is rewritten.
+  if (!ctx.begin_cancel(mid)) {
+    co_return ProblemResponse(MakeError(
+        Code::kConflict, "message is being delivered right now; try again in a few seconds"));
+  }
+  struct EndCancel {
+    ApiContext& ctx;
+    MessageId id;
+    ~EndCancel() { ctx.end_cancel(id); }
+  } end_cancel{ctx, mid};
+  auto fresh = LoadOwned(ctx, tenant_id, id);
+  if (!fresh.ok()) co_return ProblemResponse(fresh.error());
+  Envelope e = std::move(fresh.value());
+  if (e.redacted) co_return JsonResponse(200, MessageView(e));
+  e.updated_ms = ctx.clock.NowMs();
+  WriteBatch batch;
+  // Pending recipients are canceled first: nothing is sent after a redaction.
+  bool pending = false;
+  for (RecipientRecord& r : e.recipients) {
+    if (!r.Pending()) continue;
+    pending = true;
+    r.status = RecipientStatus::kCanceled;
+    AddEvent(batch, MakeEvent(e, "canceled", r.address, ctx.clock, e.updated_ms));
+  }
+  e.status = DeriveStatus(e);
+  if (pending) AddEnvelopeUpdate(batch, e, true);
+  auto redact = [&ctx, &batch, &e] { return RedactMessage(ctx.kv, batch, e); };
+  Status r = co_await RunBlocking<Status>(ctx.blocking, redact);
+  if (!r.ok()) co_return ProblemResponse(r.error());
+  Status s = co_await AsyncCommit(ctx.kv, std::move(batch));
+  if (!s.ok()) co_return ProblemResponse(s.error());
+  co_return JsonResponse(200, MessageView(e));
+}
+
+asio::awaitable<HttpResponse> DeleteMessage(ApiContext& ctx, const HttpRequest& req,
+                                            const std::string& tenant_id, std::string_view id) {
+  std::string redact = QueryParam(req.query, "redact").value_or("");
+  if (redact == "true" || redact == "1") {
+    HttpResponse r = co_await RedactMessageRequest(ctx, tenant_id, id);
+    co_return r;
+  }
+  if (!redact.empty() && redact != "false" && redact != "0") {
+    co_return ProblemResponse(
+        MakeError(Code::kInvalidValue, "redact must be true or false", "redact"));
+  }
+  HttpResponse r = co_await CancelMessage(ctx, tenant_id, id);
+  co_return r;
+}
+
+asio::awaitable<HttpResponse> EraseRecipient(ApiContext& ctx, const std::string& tenant_id,
+                                             std::string address) {
+  if (address.empty() || address.size() > 320 || address.find('@') == std::string::npos ||
+      address.find('\0') != std::string::npos) {
+    co_return ProblemResponse(MakeError(Code::kInvalidValue, "not an email address", "address"));
+  }
+  // Every message of the tenant to this address, through the recipient index, in pages.
+  size_t redacted = 0;
+  json::array busy;
+  MessageQuery q;
+  q.tenant = tenant_id;
+  q.recipient = address;
+  q.limit = 100;
+  const int64_t now = ctx.clock.NowMs();
+  for (int round = 0; round < 100000; ++round) {
+    auto page = QueryMessages(ctx.kv, q);
+    if (!page.ok()) co_return ProblemResponse(page.error());
+    for (const Envelope& listed : page.value().messages) {
+      if (!ctx.begin_cancel(listed.id)) {
+        busy.emplace_back(listed.id.ToString());
+        continue;
+      }
+      struct EndCancel {
+        ApiContext& ctx;
+        MessageId id;
+        ~EndCancel() { ctx.end_cancel(id); }
+      } end_cancel{ctx, listed.id};
+      auto fresh = ReadEnvelope(ctx.kv, listed.id);
+      if (!fresh.ok()) co_return ProblemResponse(fresh.error());
+      if (!fresh.value()) continue;
+      Envelope e = std::move(*fresh.value());
+      WriteBatch batch;
+      // A pending delivery to the address is canceled: an erased address gets no more mail.
+      std::string want = address;
+      for (char& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      bool canceled = false;
+      for (RecipientRecord& r : e.recipients) {
+        std::string a = r.address;
+        for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+        if (a != want || !r.Pending()) continue;
+        r.status = RecipientStatus::kCanceled;
+        AddEvent(batch, MakeEvent(e, "canceled", std::string(kRedactedAddress), ctx.clock, now));
+        canceled = true;
+      }
+      e.status = DeriveStatus(e);
+      e.updated_ms = now;
+      if (canceled && !AnyPending(e)) AddEnvelopeUpdate(batch, e, true);
+      bool found = false;
+      auto redact = [&ctx, &batch, &e, &address, &found] {
+        return RedactRecipient(ctx.kv, batch, e, address, &found);
+      };
+      Status r = co_await RunBlocking<Status>(ctx.blocking, redact);
+      if (!r.ok()) co_return ProblemResponse(r.error());
+      Status s = co_await AsyncCommit(ctx.kv, std::move(batch));
+      if (!s.ok()) co_return ProblemResponse(s.error());
+      redacted += found ? 1 : 0;
+    }
+    if (page.value().next_cursor.empty()) break;
+    q.cursor = page.value().next_cursor;
+  }
+  json::object o{{"address", address},
+                 {"messages_redacted", redacted},
+                 {"busy", std::move(busy)},
+                 {"note",
+                  "suppression list entries are kept so the address gets no mail; remove them "
+                  "with DELETE /v1/suppressions/{address}"}};
+  co_return JsonResponse(200, json::serialize(o));
 }
 
 }  // namespace mp

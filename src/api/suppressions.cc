@@ -90,24 +90,9 @@ std::string ReasonList() {
 // The address of a /{address} path: percent-decoded ('+' stays '+', it is atext) and
 // normalized.
 Result<std::string> PathAddress(std::string_view raw) {
-  auto hex = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::string decoded;
-  for (size_t i = 0; i < raw.size(); ++i) {
-    if (raw[i] != '%') {
-      decoded.push_back(raw[i]);
-      continue;
-    }
-    if (i + 2 >= raw.size() || hex(raw[i + 1]) < 0 || hex(raw[i + 2]) < 0) {
-      return MakeError(Code::kInvalidValue, "the address in the path has a bad %-escape",
-                       "address");
-    }
-    decoded.push_back(static_cast<char>(hex(raw[i + 1]) * 16 + hex(raw[i + 2])));
-    i += 2;
+  if (!PercentDecode(raw, &decoded)) {
+    return MakeError(Code::kInvalidValue, "the address in the path has a bad %-escape", "address");
   }
   return NormalizeSuppressedAddress(decoded);
 }

@@ -21,8 +21,7 @@ void BlankAttempts(RecipientRecord& r) {
 
 // Rewrites the events of e whose recipient is address (any recipient when address is ""):
 // recipient, text and metadata go; the type, time, codes and path stay.
-Status RedactEvents(KvStore& kv, WriteBatch& batch, const Envelope& e,
-                    const std::string& address) {
+Status RedactEvents(KvStore& kv, WriteBatch& batch, const Envelope& e, const std::string& address) {
   auto events = ReadMessageEvents(kv, e.id);
   if (!events.ok()) return events.error();
   for (Event ev : events.value()) {

@@ -26,7 +26,7 @@ enum class MessageStatus : uint8_t {
   kDelivered,
   kBounced,
   kPartial,
-  kDeferred,  // at least one recipient waits for a retry, none is being tried for the first time
+  kDeferred,   // at least one recipient waits for a retry, none is being tried for the first time
   kSuppressed  // every recipient was on a suppression list (or canceled): nothing was sent
 };
 enum class RecipientStatus : uint8_t {
