@@ -217,6 +217,11 @@ asio::awaitable<HttpResponse> HandleAdmin(ApiContext& ctx, HttpRequest& req) {
     HttpResponse r = co_await HandleAdminEgress(ctx, req);
     co_return r;
   }
+  if (p == "/v1/admin/events") {
+    // The operator's stream: pool quarantines and releases (tenant "*").
+    if (m != "GET") co_return MethodNotAllowed("GET");
+    co_return ListEvents(ctx, req, "*");
+  }
   if (p == "/v1/admin/reputation") {
     if (req.method != "GET") co_return MethodNotAllowed("GET");
     co_return GetAdminReputation(ctx, req);

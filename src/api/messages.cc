@@ -120,6 +120,13 @@ std::string MessageView(const Envelope& e) {
   return json::serialize(o);
 }
 
+// Ends the engine's cancel protocol for a message when the rewrite is over (any way out).
+struct EndCancelGuard {
+  ApiContext& ctx;
+  MessageId id;
+  ~EndCancelGuard() { ctx.end_cancel(id); }
+};
+
 // Reads an envelope for a tenant: anything not theirs is "not found".
 Result<Envelope> LoadOwned(ApiContext& ctx, const std::string& tenant_id,
                            std::string_view id_text) {
@@ -448,11 +455,7 @@ asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& 
     co_return ProblemResponse(MakeError(
         Code::kConflict, "message is being delivered right now; try again in a few seconds"));
   }
-  struct EndCancel {
-    ApiContext& ctx;
-    MessageId id;
-    ~EndCancel() { ctx.end_cancel(id); }
-  } end_cancel{ctx, e.id};
+  EndCancelGuard end_cancel{ctx, e.id};
   // Re-read under the protection: the engine may have finished an attempt since.
   auto fresh = LoadOwned(ctx, tenant_id, id);
   if (!fresh.ok()) co_return ProblemResponse(fresh.error());
@@ -487,11 +490,7 @@ asio::awaitable<HttpResponse> RedactMessageRequest(ApiContext& ctx, const std::s
     co_return ProblemResponse(MakeError(
         Code::kConflict, "message is being delivered right now; try again in a few seconds"));
   }
-  struct EndCancel {
-    ApiContext& ctx;
-    MessageId id;
-    ~EndCancel() { ctx.end_cancel(id); }
-  } end_cancel{ctx, mid};
+  EndCancelGuard end_cancel{ctx, mid};
   auto fresh = LoadOwned(ctx, tenant_id, id);
   if (!fresh.ok()) co_return ProblemResponse(fresh.error());
   Envelope e = std::move(fresh.value());
@@ -553,11 +552,7 @@ asio::awaitable<HttpResponse> EraseRecipient(ApiContext& ctx, const std::string&
         busy.emplace_back(listed.id.ToString());
         continue;
       }
-      struct EndCancel {
-        ApiContext& ctx;
-        MessageId id;
-        ~EndCancel() { ctx.end_cancel(id); }
-      } end_cancel{ctx, listed.id};
+      EndCancelGuard end_cancel{ctx, listed.id};
       auto fresh = ReadEnvelope(ctx.kv, listed.id);
       if (!fresh.ok()) co_return ProblemResponse(fresh.error());
       if (!fresh.value()) continue;

@@ -1,6 +1,7 @@
 // mailplane serve: wires the store, the tenant registry and the HTTP API, and runs until SIGTERM
 // or SIGINT, then drains (no new requests, requests in flight finish, the spool is flushed).
 #include <boost/asio/thread_pool.hpp>
+#include <boost/json.hpp>
 #include <condition_variable>
 #include <csignal>
 #include <filesystem>
@@ -13,6 +14,7 @@
 #include "app/commands.h"
 #include "app/reputation_monitor.h"
 #include "core/clock.h"
+#include "core/id.h"
 #include "core/log.h"
 #include "core/metrics.h"
 #include "deliver/engine.h"
@@ -25,6 +27,7 @@
 #include "ingest/tenants.h"
 #include "net/resolver.h"
 #include "route/egress_service.h"
+#include "route/health.h"
 #include "route/shaping.h"
 #include "store/event_log.h"
 #include "store/kv.h"
@@ -190,6 +193,25 @@ int RunServe(const Config& config) {
     log::Error("serve.egress_failed", {{"error", s.error().detail}});
     return 1;
   }
+  // Pool quarantines and releases go to the operator's event stream (tenant "*", read by
+  // GET /v1/admin/events); the in-memory list stays for /v1/admin/egress/events.
+  egress.Health().SetListener([&kv](const route::HealthEvent& h) {
+    if (h.to != "quarantined" && h.to != "healthy") return;  // probing is a step in between
+    Event ev;
+    ev.id = NewId(Clock::System());
+    ev.at_ms = h.at_ms;
+    ev.tenant = "*";
+    ev.type = h.to == "quarantined" ? "pool_quarantined" : "pool_released";
+    ev.pool = h.pool;
+    ev.site = h.site;
+    ev.text = h.reason;
+    ev.metadata_json = boost::json::serialize(boost::json::object{{"from", h.from}, {"to", h.to}});
+    WriteBatch b;
+    AddEvent(b, ev);
+    kv.Commit(std::move(b), [](Status s) {
+      if (!s.ok()) log::Warn("egress.event_write_failed", {{"reason", s.error().detail}});
+    });
+  });
   auto shaping = route::ShapingRules::Load(config.egress.shaping, config.delivery);
   if (!shaping.ok()) {
     log::Error("serve.shaping_failed", {{"error", shaping.error().detail}});

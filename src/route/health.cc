@@ -115,6 +115,7 @@ void PoolHealth::Transition(const std::string& site, const std::string& pool, En
       .GetCounter("mailplane_pool_transitions_total",
                   "Pool health transitions per pool and new state", {{"pool", pool}, {"to", ev.to}})
       .Inc();
+  if (listener_) listener_(ev);
   events_.push_front(std::move(ev));
   if (events_.size() > kMaxEvents) events_.pop_back();
 }

@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -54,6 +55,11 @@ struct HealthView {
 class PoolHealth {
  public:
   PoolHealth(const FailoverConfig& config, const Clock& clock);
+  // Called with every transition, under this object's lock: must be quick and must not call
+  // back into PoolHealth (serve writes it to the event log). Set before use.
+  void SetListener(std::function<void(const HealthEvent&)> listener) {
+    listener_ = std::move(listener);
+  }
 
   void Record(const std::string& site, const std::string& pool, OutcomeClass outcome,
               std::string_view detail);
@@ -100,6 +106,7 @@ class PoolHealth {
   std::map<std::pair<std::string, std::string>, Entry> entries_;
   std::map<std::pair<std::string, std::string>, Pin> pins_;
   std::deque<HealthEvent> events_;
+  std::function<void(const HealthEvent&)> listener_;
 };
 
 }  // namespace mp::route

@@ -521,6 +521,10 @@ recover_seconds = ${recoverSeconds}
       ['quarantined', 'probing', 'cool-down over: probing'],
       ['probing', 'healthy', '2 probes succeeded'],
     ]);
+    // The same transitions are events in the operator's stream, durable like every event.
+    const logged = (await admin('GET', '/v1/admin/events')).json.events
+      .filter((e) => e.pool === 'fa' && e.site === site).map((e) => e.type);
+    assert.deepEqual(logged.slice(-2), ['pool_quarantined', 'pool_released']);
 
     // Back to the 70/30 split.
     s0 = await ctl.stats();

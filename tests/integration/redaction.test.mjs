@@ -4,23 +4,13 @@
 // and the message list no longer finds it.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, assertProblem, startSink, waitFor } from './lib/server.mjs';
+import { assertProblem, waitFor, startServerWithSink } from './lib/server.mjs';
 
 describe('redaction', () => {
   let sink;
   let server;
   before(async () => {
-    sink = await startSink();
-    server = await new Server({
-      tenants: ['t', 'other'],
-      config: `[delivery]
-idle_seconds = 1
-[[delivery.routes]]
-domain = "*"
-relay = "127.0.0.1:${sink.port}"
-tls = "disabled"
-`,
-    }).start();
+    ({ sink, server } = await startServerWithSink({ tenants: ['t', 'other'] }));
   });
   after(async () => {
     await server?.cleanup();

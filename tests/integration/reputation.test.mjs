@@ -5,29 +5,18 @@
 // pause again at once; the rates are in the API and /metrics; other tenants are untouched.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, startSink, waitFor, sleep } from './lib/server.mjs';
+import { waitFor, sleep, startServerWithSink } from './lib/server.mjs';
 
 describe('reputation', () => {
   let sink;
   let server;
   before(async () => {
-    sink = await startSink();
-    server = await new Server({
-      tenants: ['t', 'other'],
-      adminToken: true,
-      config: `[delivery]
-idle_seconds = 1
-[[delivery.routes]]
-domain = "*"
-relay = "127.0.0.1:${sink.port}"
-tls = "disabled"
-[reputation]
+    ({ sink, server } = await startServerWithSink({ tenants: ['t', 'other'], adminToken: true, extra: `[reputation]
 min_volume = 10
 review_bounce_rate = 0.2
 pause_bounce_rate = 0.5
 evaluate_interval_seconds = 1
-`,
-    }).start();
+` }));
   });
   after(async () => {
     await server?.cleanup();

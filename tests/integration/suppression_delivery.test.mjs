@@ -4,23 +4,13 @@
 // the same message are delivered; another tenant is not affected.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { Server, startSink, waitFor } from './lib/server.mjs';
+import { waitFor, startServerWithSink } from './lib/server.mjs';
 
 describe('suppression in the mail path', () => {
   let sink;
   let server;
   before(async () => {
-    sink = await startSink();
-    server = await new Server({
-      tenants: ['t', 'other'],
-      config: `[delivery]
-idle_seconds = 1
-[[delivery.routes]]
-domain = "*"
-relay = "127.0.0.1:${sink.port}"
-tls = "disabled"
-`,
-    }).start();
+    ({ sink, server } = await startServerWithSink({ tenants: ['t', 'other'] }));
   });
   after(async () => {
     await server?.cleanup();

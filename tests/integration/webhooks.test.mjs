@@ -7,7 +7,7 @@ import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
 import { Webhook } from 'standardwebhooks';
-import { Server, assertProblem, startSink, waitFor } from './lib/server.mjs';
+import { assertProblem, waitFor, startServerWithSink } from './lib/server.mjs';
 
 // An HTTP receiver that verifies every request with the endpoint's secret(s) and records events.
 class Receiver {
@@ -66,24 +66,14 @@ describe('webhooks', () => {
   let sink;
   let server;
   before(async () => {
-    sink = await startSink();
-    server = await new Server({
-      tenants: ['t', 'other'],
-      config: `[delivery]
-idle_seconds = 1
-[[delivery.routes]]
-domain = "*"
-relay = "127.0.0.1:${sink.port}"
-tls = "disabled"
-[webhooks]
+    ({ sink, server } = await startServerWithSink({ tenants: ['t', 'other'], extra: `[webhooks]
 allow_private_addresses = true
 poll_interval_ms = 50
 backoff_initial_seconds = 1
 backoff_max_seconds = 1
 disable_after_seconds = 3
 timeout_seconds = 2
-`,
-    }).start();
+` }));
   });
   after(async () => {
     await server?.cleanup();

@@ -465,3 +465,21 @@ export async function startSink({ host = '127.0.0.1', port = 0, args = [] } = {}
   };
   return sink;
 }
+
+// Configuration that delivers all mail to a sink over a relay route (no DNS needed).
+export function sinkRouteConfig(sinkPort, { idleSeconds = 1 } = {}) {
+  return `[delivery]
+idle_seconds = ${idleSeconds}
+[[delivery.routes]]
+domain = "*"
+relay = "127.0.0.1:${sinkPort}"
+tls = "disabled"
+`;
+}
+
+// A sink and a started server that delivers everything to it; extra is appended TOML.
+export async function startServerWithSink({ tenants = ['t'], extra = '', sinkArgs = [], adminToken } = {}) {
+  const sink = await startSink({ args: sinkArgs });
+  const server = await new Server({ tenants, adminToken, config: sinkRouteConfig(sink.port) + extra }).start();
+  return { sink, server };
+}
