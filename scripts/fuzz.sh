@@ -13,5 +13,6 @@ mkdir -p fuzz-corpus/submission fuzz-corpus/address fuzz-corpus/smtp_reply fuzz-
 "$build/tests/fuzz/fuzz_dkim" -max_total_time="$secs" -max_len=16384 fuzz-corpus/dkim
 "$build/tests/fuzz/fuzz_classify" -max_total_time="$secs" -max_len=8192 fuzz-corpus/classify
 "$build/tests/fuzz/fuzz_webhook_url" -max_total_time="$secs" -max_len=4096 fuzz-corpus/webhook_url
-"$build/tests/fuzz/fuzz_report" -max_total_time="$secs" -max_len=65536 fuzz-corpus/report
+"$build/tests/fuzz/fuzz_report" -max_total_time="$secs" -max_len=65536 fuzz-corpus/report \
+  tests/fuzz/corpus/report
 "$build/tests/fuzz/fuzz_suppression_csv" -max_total_time="$secs" -max_len=16384 fuzz-corpus/suppression_csv

@@ -219,7 +219,8 @@ std::optional<Envelope> DecodeEnvelope(std::string_view data) {
   }
 }
 
-void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body) {
+void AddNewMessage(WriteBatch& batch, Envelope& e, std::string body) {
+  e.indexed_status = e.status;
   batch.Put(Column::kEnvelope, EnvelopeKey(e.id), EncodeEnvelope(e));
   batch.Put(Column::kBody, EnvelopeKey(e.id), std::move(body));
   if (AnyPending(e)) batch.Put(Column::kQueue, QueueKey(e.tenant_id, e.send_at_ms, e.id), {});

@@ -119,8 +119,10 @@ std::string HeldKeyPrefix(const std::string& tenant_id);  // "held/" + tenant id
 std::string HeldKey(const std::string& tenant_id, const MessageId& id);
 bool ParseHeldKey(std::string_view key, std::string* tenant_id, MessageId* id);
 
-// Adds a new message (envelope, body, queue entry) to batch.
-void AddNewMessage(WriteBatch& batch, const Envelope& e, std::string body);
+// Adds a new message (envelope, body, queue entry when a recipient is pending, its accepted or
+// scheduled event, suppressed events, the message list's index entries) to batch, and records in
+// e that its status entry is under e.status (so a later write of the same object moves it).
+void AddNewMessage(WriteBatch& batch, Envelope& e, std::string body);
 // The time of the message's current queue entry.
 inline int64_t QueueDue(const Envelope& e) { return e.due_ms >= 0 ? e.due_ms : e.send_at_ms; }
 // Adds an envelope update; if the message leaves the queue, removes its queue entry (for a held

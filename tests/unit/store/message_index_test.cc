@@ -106,6 +106,23 @@ TEST_F(MessageIndexTest, StatusEntryFollowsTheMessage) {
   EXPECT_EQ(again.value()->indexed_status, MessageStatus::kBounced);
 }
 
+// The object given to AddNewMessage can be written again: it knows where its status entry is.
+TEST_F(MessageIndexTest, TheSubmittedObjectMovesItsStatusEntryToo) {
+  Envelope e = Add("tn_a", 1'800'000'001'000, {"bob@example.com"});
+  ASSERT_EQ(e.indexed_status, MessageStatus::kQueued);
+  e.recipients[0].status = RecipientStatus::kDelivered;
+  e.status = DeriveStatus(e);
+  WriteBatch b;
+  AddQueueMove(b, e, QueueDue(e), -1);
+  ASSERT_TRUE(store->CommitAndWait(std::move(b)).ok());
+  MessageQuery queued = Q();
+  queued.status = MessageStatus::kQueued;
+  EXPECT_TRUE(Ids(queued).empty());
+  MessageQuery delivered = Q();
+  delivered.status = MessageStatus::kDelivered;
+  EXPECT_EQ(Ids(delivered), (std::vector<MessageId>{e.id}));
+}
+
 TEST_F(MessageIndexTest, CursorsStayPutWhileNewerMessagesArrive) {
   std::vector<MessageId> made;
   for (int i = 0; i < 7; ++i)
