@@ -517,7 +517,7 @@ class Generator {
         Pending p = NewMessage(m, sample);
         events += FlushRounds(batch, rounds, pending, p.env.created_ms);
         AddNewMessage(batch, p.env, Body(p.env));  // records that it is indexed under its status
-        ++events;  // its accepted event
+        ++events;                                  // its accepted event
         rounds.push({p.first_ms, m});
         pending.emplace(m, std::move(p));
       }

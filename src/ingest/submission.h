@@ -54,8 +54,8 @@ class KvStore;
 // (never sent; its reason says which list and why, e.g. "global list: complaint") and derives the
 // message status again; AddNewMessage then writes a `suppressed` event for each. The tenant's
 // suppression settings decide whether the global list applies. One read for the settings, then
-// at most two point reads a recipient. A store error is returned as is (the submission fails: better than
-// sending to a suppressed address).
+// at most two point reads a recipient. A store error is returned as is (the submission fails:
+// better than sending to a suppressed address).
 Status ApplySuppressions(KvStore& kv, Envelope& e, int64_t now_ms);
 
 }  // namespace mp
