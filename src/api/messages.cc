@@ -6,6 +6,7 @@
 #include "api/admin_util.h"
 #include "api/handlers.h"
 #include "api/problem.h"
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -559,13 +560,10 @@ asio::awaitable<HttpResponse> EraseRecipient(ApiContext& ctx, const std::string&
       Envelope e = std::move(*fresh.value());
       WriteBatch batch;
       // A pending delivery to the address is canceled: an erased address gets no more mail.
-      std::string want = address;
-      for (char& c : want) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+      const std::string want = AsciiLower(address);
       bool canceled = false;
       for (RecipientRecord& r : e.recipients) {
-        std::string a = r.address;
-        for (char& c : a) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-        if (a != want || !r.Pending()) continue;
+        if (AsciiLower(r.address) != want || !r.Pending()) continue;
         r.status = RecipientStatus::kCanceled;
         AddEvent(batch, MakeEvent(e, "canceled", std::string(kRedactedAddress), ctx.clock, now));
         canceled = true;

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "app/reputation_monitor.h"
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -30,16 +31,9 @@ namespace {
 
 constexpr std::string_view kKeyStateKey = "bounces/key";
 
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
-
 std::string DomainOf(std::string_view address) {
   size_t at = address.rfind('@');
-  return at == std::string_view::npos ? "" : Lower(address.substr(at + 1));
+  return at == std::string_view::npos ? "" : AsciiLower(address.substr(at + 1));
 }
 
 // Strips a DSN address type ("rfc822;"), spaces and angle brackets.
@@ -49,7 +43,7 @@ std::string BareAddress(std::string_view a) {
   }
   while (!a.empty() && (a.front() == ' ' || a.front() == '<')) a.remove_prefix(1);
   while (!a.empty() && (a.back() == ' ' || a.back() == '>')) a.remove_suffix(1);
-  return Lower(a);
+  return AsciiLower(a);
 }
 
 }  // namespace
@@ -82,12 +76,12 @@ struct BounceListener::Impl {
   std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
 
   std::string BounceDomain(const std::string& mail_from) const {
-    if (!config.return_path_domain.empty()) return Lower(config.return_path_domain);
+    if (!config.return_path_domain.empty()) return AsciiLower(config.return_path_domain);
     return "bounces." + DomainOf(mail_from);
   }
 
   bool IsBounceDomain(const std::string& domain) const {
-    if (!config.return_path_domain.empty()) return domain == Lower(config.return_path_domain);
+    if (!config.return_path_domain.empty()) return domain == AsciiLower(config.return_path_domain);
     return domain.rfind("bounces.", 0) == 0 && domain.size() > 8;
   }
 
@@ -102,7 +96,7 @@ struct BounceListener::Impl {
   // The recipient of e a report names (any of the addresses), else e's only recipient.
   int FindRecipient(const Envelope& e, const std::vector<std::string>& named) const {
     for (size_t i = 0; i < e.recipients.size(); ++i) {
-      std::string a = Lower(e.recipients[i].address);
+      std::string a = AsciiLower(e.recipients[i].address);
       for (const std::string& n : named) {
         if (!n.empty() && BareAddress(n) == a) return static_cast<int>(i);
       }
@@ -160,7 +154,7 @@ struct BounceListener::Impl {
     switch (r.kind) {
       case feedback::ReportKind::kDsn: {
         for (const feedback::DsnRecipient& d : r.recipients) {
-          std::string action = Lower(d.action);
+          std::string action = AsciiLower(d.action);
           if (action != "failed" && action != "delayed") continue;
           int i = FindRecipient(e, {d.final_recipient, d.original_recipient});
           if (i < 0) continue;

@@ -2,6 +2,7 @@
 
 #include <boost/json.hpp>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -31,9 +32,7 @@ feedback::ReputationThresholds Thresholds(const ReputationConfig& c) {
 std::string SenderDomain(const std::string& mail_from) {
   size_t at = mail_from.rfind('@');
   if (at == std::string::npos) return "";
-  std::string d = mail_from.substr(at + 1);
-  for (char& c : d) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return d;
+  return AsciiLower(std::string_view(mail_from).substr(at + 1));
 }
 
 ReputationMonitor::ReputationMonitor(const ReputationConfig& config, KvStore& kv,

@@ -17,6 +17,7 @@
 #include <mutex>
 #include <thread>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/id.h"
 #include "core/log.h"
@@ -140,11 +141,7 @@ std::optional<WebhookState> DecodeState(std::string_view data) {
   }
 }
 
-std::string LowerId(const MessageId& id) {
-  std::string s = id.ToString();
-  std::transform(s.begin(), s.end(), s.begin(), [](unsigned char c) { return std::tolower(c); });
-  return s;
-}
+std::string LowerId(const MessageId& id) { return AsciiLower(id.ToString()); }
 
 // A batch ready to send (kept as is for its retries, so a receiver sees the same webhook-id and
 // body every time).

@@ -6,6 +6,8 @@
 #include <memory>
 #include <mutex>
 
+#include "core/ascii.h"
+
 namespace mp::feedback {
 namespace {
 
@@ -62,14 +64,6 @@ std::string_view Trim(std::string_view s) {
   while (!s.empty() && IsSpace(s.front())) s.remove_prefix(1);
   while (!s.empty() && IsSpace(s.back())) s.remove_suffix(1);
   return s;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) {
-    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
-  }
-  return out;
 }
 
 // s cut to kMaxFieldBytes, not inside a UTF-8 sequence, with CR and LF (which GMime leaves in some
@@ -189,7 +183,7 @@ std::vector<Group> ParseGroups(std::string_view text, size_t max_groups) {
       continue;
     }
     current.push_back(
-        Field{Lower(name.substr(0, 64)),
+        Field{AsciiLower(name.substr(0, 64)),
               std::string(Trim(line.substr(colon + 1)).substr(0, kMaxRawValueBytes))});
     continuation_allowed = true;
   }
@@ -225,7 +219,7 @@ void ParseDeliveryStatus(std::string_view text, Report& report) {
       } else if (f.name == "original-recipient" && r.original_recipient.empty()) {
         r.original_recipient = Cap(Unbracket(AfterType(v)));
       } else if (f.name == "action" && r.action.empty()) {
-        r.action = Cap(Lower(FirstToken(StripComments(v))));
+        r.action = Cap(AsciiLower(FirstToken(StripComments(v))));
       } else if (f.name == "status" && r.status.empty()) {
         r.status = Cap(FirstToken(StripComments(v)));
       } else if (f.name == "remote-mta" && r.remote_mta.empty()) {
@@ -245,7 +239,7 @@ void ParseFeedbackReport(std::string_view text, Report& report) {
     for (const Field& f : g) {
       const std::string_view v = f.value;
       if (f.name == "feedback-type" && report.feedback_type.empty()) {
-        report.feedback_type = Cap(Lower(FirstToken(StripComments(v))));
+        report.feedback_type = Cap(AsciiLower(FirstToken(StripComments(v))));
       } else if (f.name == "user-agent" && report.user_agent.empty()) {
         report.user_agent = Cap(Trim(v));
       } else if (f.name == "source-ip" && report.source_ip.empty()) {
@@ -337,11 +331,11 @@ void FindOriginal(GMimeMultipart* report_part, Report& report) {
 // and List-* headers (forwarding rules and lists, not replies).
 std::string AutoReplySignal(GMimeObject* msg) {
   if (const char* v = Header(msg, "Auto-Submitted")) {
-    const std::string token = Lower(FirstToken(StripComments(v)));
+    const std::string token = AsciiLower(FirstToken(StripComments(v)));
     if (!token.empty() && token != "no") return Cap("Auto-Submitted: " + std::string(Trim(v)));
   }
   if (const char* v = Header(msg, "X-Autoreply")) {
-    const std::string token = Lower(Trim(v));
+    const std::string token = AsciiLower(Trim(v));
     if (token != "no" && token != "false" && token != "0") {
       return Cap("X-Autoreply: " + std::string(Trim(v)));
     }
@@ -350,7 +344,7 @@ std::string AutoReplySignal(GMimeObject* msg) {
     return Cap("X-Autorespond: " + std::string(Trim(v)));
   }
   if (const char* v = Header(msg, "Precedence")) {
-    if (Lower(FirstToken(StripComments(v))) == "auto_reply") {
+    if (AsciiLower(FirstToken(StripComments(v))) == "auto_reply") {
       return Cap("Precedence: " + std::string(Trim(v)));
     }
   }
@@ -365,7 +359,7 @@ std::string AutoReplySignal(GMimeObject* msg) {
 ReportKind ParseMultipartReport(GMimeMultipart* mp, Report& report) {
   GMimeContentType* ct = g_mime_object_get_content_type(GMIME_OBJECT(mp));
   const char* rt = ct == nullptr ? nullptr : g_mime_content_type_get_parameter(ct, "report-type");
-  const std::string report_type = rt == nullptr ? "" : Lower(Trim(rt));
+  const std::string report_type = rt == nullptr ? "" : AsciiLower(Trim(rt));
   const int n = g_mime_multipart_get_count(mp);
   for (int i = 0; i < n; ++i) {
     GMimeObject* part = g_mime_multipart_get_part(mp, i);

@@ -2,17 +2,12 @@
 
 #include <algorithm>
 
+#include "core/ascii.h"
+
 namespace mp {
 namespace {
 
 constexpr std::string_view kPrefix = "mx/";
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 // "mx/" tenant 0x00 kind value 0x00
 std::string IndexPrefix(std::string_view tenant, char kind, std::string_view value) {
@@ -46,14 +41,14 @@ int Nibble(char c) {
 bool Matches(const Envelope& e, const MessageQuery& q) {
   if (e.tenant_id != q.tenant) return false;
   if (q.status && e.status != *q.status) return false;
-  if (!q.from.empty() && Lower(e.mail_from) != Lower(q.from)) return false;
+  if (!q.from.empty() && AsciiLower(e.mail_from) != AsciiLower(q.from)) return false;
   if (!q.tag.empty() && std::find(e.tags.begin(), e.tags.end(), q.tag) == e.tags.end()) {
     return false;
   }
   if (!q.recipient.empty()) {
-    std::string want = Lower(q.recipient);
+    std::string want = AsciiLower(q.recipient);
     bool found = false;
-    for (const RecipientRecord& r : e.recipients) found = found || Lower(r.address) == want;
+    for (const RecipientRecord& r : e.recipients) found = found || AsciiLower(r.address) == want;
     if (!found) return false;
   }
   if (q.since_ms > 0 && e.created_ms < q.since_ms) return false;
@@ -75,10 +70,10 @@ void AddMessageIndexes(WriteBatch& batch, const Envelope& e) {
   const std::string& t = e.tenant_id;
   batch.Put(Column::kLog, IndexKey(t, 'a', "", e), {});
   batch.Put(Column::kLog, IndexKey(t, 's', MessageStatusName(e.status), e), {});
-  batch.Put(Column::kLog, IndexKey(t, 'f', Lower(e.mail_from), e), {});
+  batch.Put(Column::kLog, IndexKey(t, 'f', AsciiLower(e.mail_from), e), {});
   std::vector<std::string> seen;
   for (const RecipientRecord& r : e.recipients) {
-    std::string a = Lower(r.address);
+    std::string a = AsciiLower(r.address);
     if (std::find(seen.begin(), seen.end(), a) != seen.end()) continue;
     batch.Put(Column::kLog, IndexKey(t, 'r', a, e), {});
     seen.push_back(std::move(a));
@@ -88,9 +83,9 @@ void AddMessageIndexes(WriteBatch& batch, const Envelope& e) {
 
 void RemoveAddressIndexes(WriteBatch& batch, const Envelope& e, const std::string& address) {
   const std::string& t = e.tenant_id;
-  if (address.empty()) batch.Delete(Column::kLog, IndexKey(t, 'f', Lower(e.mail_from), e));
+  if (address.empty()) batch.Delete(Column::kLog, IndexKey(t, 'f', AsciiLower(e.mail_from), e));
   for (const RecipientRecord& r : e.recipients) {
-    std::string a = Lower(r.address);
+    std::string a = AsciiLower(r.address);
     if (address.empty() || a == address) batch.Delete(Column::kLog, IndexKey(t, 'r', a, e));
   }
 }
@@ -109,10 +104,10 @@ Result<MessagePage> QueryMessages(KvStore& kv, const MessageQuery& q) {
   std::string value;
   if (!q.recipient.empty()) {
     kind = 'r';
-    value = Lower(q.recipient);
+    value = AsciiLower(q.recipient);
   } else if (!q.from.empty()) {
     kind = 'f';
-    value = Lower(q.from);
+    value = AsciiLower(q.from);
   } else if (!q.tag.empty()) {
     kind = 'g';
     value = q.tag;

@@ -2,18 +2,12 @@
 
 #include <algorithm>
 
+#include "core/ascii.h"
 #include "store/event_log.h"
 #include "store/message_index.h"
 
 namespace mp {
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  std::transform(out.begin(), out.end(), out.begin(),
-                 [](unsigned char c) { return static_cast<char>(std::tolower(c)); });
-  return out;
-}
 
 void BlankAttempts(RecipientRecord& r) {
   for (Attempt& a : r.attempts) a.text.clear();
@@ -26,7 +20,7 @@ Status RedactEvents(KvStore& kv, WriteBatch& batch, const Envelope& e, const std
   if (!events.ok()) return events.error();
   for (Event ev : events.value()) {
     if (ev.tenant != e.tenant_id) continue;
-    if (!address.empty() && Lower(ev.recipient) != address) continue;
+    if (!address.empty() && AsciiLower(ev.recipient) != address) continue;
     if (!ev.recipient.empty()) ev.recipient = std::string(kRedactedAddress);
     ev.text.clear();
     if (address.empty()) ev.metadata_json.clear();
@@ -57,10 +51,10 @@ Status RedactMessage(KvStore& kv, WriteBatch& batch, Envelope& e) {
 
 Status RedactRecipient(KvStore& kv, WriteBatch& batch, Envelope& e, const std::string& address,
                        bool* found) {
-  const std::string want = Lower(address);
+  const std::string want = AsciiLower(address);
   *found = false;
   for (RecipientRecord& r : e.recipients) {
-    if (Lower(r.address) != want) continue;
+    if (AsciiLower(r.address) != want) continue;
     *found = true;
   }
   if (!*found) return {};
@@ -68,7 +62,7 @@ Status RedactRecipient(KvStore& kv, WriteBatch& batch, Envelope& e, const std::s
   Status s = RedactEvents(kv, batch, e, want);
   if (!s.ok()) return s;
   for (RecipientRecord& r : e.recipients) {
-    if (Lower(r.address) != want) continue;
+    if (AsciiLower(r.address) != want) continue;
     r.address = std::string(kRedactedAddress);
     BlankAttempts(r);
   }
