@@ -92,6 +92,11 @@ Result<EventPage> ReadTenantEvents(KvStore& kv, const std::string& tenant, int64
 // A message's events, oldest first.
 Result<std::vector<Event>> ReadMessageEvents(KvStore& kv, const MessageId& message);
 
+// For the store's memtable insert hint: the length of the part of a log key after which keys
+// arrive in (about) ascending order: a tenant's stream prefix "ev/<tenant>\0", or "mev/" for
+// timelines (keyed by message id, which starts with its time); 0 for keys without one.
+size_t LogKeyOrderedPrefix(std::string_view key);
+
 // For the store's compaction filter: whether a log key is older than cutoff_ms for its tenant
 // (retention(tenant) gives the cutoff; 0 = keep).
 bool LogKeyExpired(std::string_view key, std::string_view value,

@@ -9,6 +9,7 @@
 #include <rocksdb/compaction_filter.h>
 #include <rocksdb/db.h>
 #include <rocksdb/filter_policy.h>
+#include <rocksdb/slice_transform.h>
 #include <rocksdb/table.h>
 #include <rocksdb/write_batch.h>
 
@@ -52,6 +53,20 @@ class LogRetentionFilter final : public rocksdb::CompactionFilter {
   std::shared_ptr<const Cutoff> cutoff_;
 };
 
+// The log column's keys arrive in order within a prefix (a tenant's event stream): RocksDB keeps
+// the memtable position of the last insert of each prefix and starts the next insert there, so
+// the skip list search of a stream append is a step or two instead of a descent from the top.
+class LogOrderedPrefix final : public rocksdb::SliceTransform {
+ public:
+  const char* Name() const override { return "mailplane.LogOrderedPrefix"; }
+  rocksdb::Slice Transform(const rocksdb::Slice& key) const override {
+    return {key.data(), LogKeyOrderedPrefix({key.data(), key.size()})};
+  }
+  bool InDomain(const rocksdb::Slice& key) const override {
+    return LogKeyOrderedPrefix({key.data(), key.size()}) > 0;
+  }
+};
+
 // Bytes of queued writes beyond which Commit() refuses with kOverloaded (backpressure), and the
 // most bytes folded into one synced write.
 constexpr size_t kMaxPendingBytes = size_t{1} << 30;
@@ -76,6 +91,7 @@ class RocksDbStore final : public KvStore {
     options.max_total_wal_size = 256ull << 20;
     options.bytes_per_sync = 1 << 20;
     options.max_open_files = 512;
+    options.max_subcompactions = 2;
 
     rocksdb::BlockBasedTableOptions table;
     table.block_cache = rocksdb::NewLRUCache(static_cast<size_t>(config_.block_cache_mb) << 20);
@@ -93,7 +109,13 @@ class RocksDbStore final : public KvStore {
         o.enable_blob_files = true;
         o.min_blob_size = 8192;
       }
-      if (static_cast<Column>(i) == Column::kLog) o.compaction_filter = &log_filter_;
+      if (static_cast<Column>(i) == Column::kLog) {
+        o.compaction_filter = &log_filter_;
+        o.memtable_insert_with_hint_prefix_extractor = std::make_shared<LogOrderedPrefix>();
+        o.compression = rocksdb::kLZ4Compression;
+        o.write_buffer_size = 128ull << 20;
+        o.max_bytes_for_level_base = 512ull << 20;
+      }
       cfs.emplace_back(std::string(ColumnName(static_cast<Column>(i))), o);
     }
     rocksdb::DB* db = nullptr;
@@ -225,6 +247,7 @@ class RocksDbStore final : public KvStore {
         "mailplane_spool_group_commit_writes", "Batches folded into one synced write",
         {1, 2, 4, 8, 16, 32, 64, 128, 256, 512, 1024, 4096});
     std::vector<Pending> work;
+    size_t group_bytes = 0;
     for (;;) {
       {
         std::unique_lock lock(mu_);
@@ -233,7 +256,7 @@ class RocksDbStore final : public KvStore {
         // A group ends at group_commit_max_writes batches or kMaxGroupBytes, whichever comes
         // first (always at least one batch), so one sync never carries an unbounded write.
         size_t n = std::min(pending_.size(), static_cast<size_t>(config_.group_commit_max_writes));
-        size_t group_bytes = 0;
+        group_bytes = 0;
         work.clear();
         for (size_t i = 0; i < n; ++i) {
           size_t b = pending_.front().batch.ByteSize();
@@ -244,7 +267,8 @@ class RocksDbStore final : public KvStore {
           pending_.pop_front();
         }
       }
-      rocksdb::WriteBatch wb;
+      // Reserved at once: a group can be tens of megabytes, and growing by doubling copies it.
+      rocksdb::WriteBatch wb(group_bytes + group_bytes / 8 + 64);
       for (Pending& p : work) {
         last_stamp_ = p.batch.ApplyStamps(last_stamp_);  // in commit order: see kv.h
         for (const WriteBatch::Op& op : p.batch.ops()) {

@@ -114,6 +114,43 @@ TEST_F(EventLogTest, StreamFollowsCommitOrderNotEventTime) {
   EXPECT_EQ(from.value().events.size(), 2u);
 }
 
+TEST_F(EventLogTest, EveryFieldRoundTripsThroughTheRecordWithEscapes) {
+  Event e = Make("tn_a", NewId(clock), "deferred", 1'800'000'000'321);
+  e.recipient = "o\"brien@example.com";
+  e.pool = "pool\\1";
+  e.source = "src-2";
+  e.site = "mx:mx.example.com";
+  e.mx = "mx.example.com";
+  e.ip = "192.0.2.7";
+  e.code = 451;
+  e.enhanced = "4.7.1";
+  e.text = "line one\r\nline\ttwo \x01 caf\xc3\xa9 \"quoted\" back\\slash";
+  e.category = "throttled";
+  e.tags = {"a\"b", "", "\xe2\x9c\x93"};
+  e.metadata_json = R"({"k":"v \"q\"","n":1})";
+  auto back = DecodeEvent(EncodeEvent(e));
+  ASSERT_TRUE(back);
+  EXPECT_EQ(back->id, e.id);
+  EXPECT_EQ(back->at_ms, e.at_ms);
+  EXPECT_EQ(back->tenant, e.tenant);
+  EXPECT_EQ(back->type, e.type);
+  EXPECT_EQ(back->message, e.message);
+  EXPECT_EQ(back->recipient, e.recipient);
+  EXPECT_EQ(back->pool, e.pool);
+  EXPECT_EQ(back->source, e.source);
+  EXPECT_EQ(back->site, e.site);
+  EXPECT_EQ(back->mx, e.mx);
+  EXPECT_EQ(back->ip, e.ip);
+  EXPECT_EQ(back->code, e.code);
+  EXPECT_EQ(back->enhanced, e.enhanced);
+  EXPECT_EQ(back->text, e.text);
+  EXPECT_EQ(back->category, e.category);
+  EXPECT_EQ(back->tags, e.tags);
+  EXPECT_EQ(back->metadata_json, e.metadata_json);
+  e.metadata_json = "{}";  // empty metadata is not stored, and reads back empty
+  EXPECT_EQ(DecodeEvent(EncodeEvent(e))->metadata_json, "");
+}
+
 TEST_F(EventLogTest, MetadataRoundTripsAndShowsAsObject) {
   Event e = Make("tn_a", NewId(clock), "delivered", 1'800'000'000'000);
   e.metadata_json = R"({"user":"42"})";
