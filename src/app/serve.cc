@@ -31,6 +31,7 @@
 #include "route/shaping.h"
 #include "store/event_log.h"
 #include "store/kv.h"
+#include "store/message_retention.h"
 #include "store/suppression.h"
 
 namespace mp {
@@ -158,13 +159,16 @@ int RunServe(const Config& config) {
     log::Error("serve.tenants_load_failed", {{"error", s.error().detail}});
     return 1;
   }
-  // Each tenant's own retention, else events.retention_days. Only compaction asks, for the
-  // records it rewrites anyway; the filter shares the table (it may outlive `tenants`).
-  kv.SetLogRetention(
-      [table = tenants.Retention(), days = config.events.retention_days](std::string_view tenant) {
-        int d = table->Get(tenant);
-        return Clock::System().NowMs() - int64_t{d > 0 ? d : days} * 86400000;
-      });
+  // Each tenant's own retention, else events.retention_days. Compaction asks for the log records
+  // it rewrites anyway (the filter shares the table: it may outlive `tenants`); the reaper asks
+  // for finished messages, reading only the ones past it.
+  RetentionCutoff retention = [table = tenants.Retention(),
+                               days = config.events.retention_days](std::string_view tenant) {
+    int d = table->Get(tenant);
+    return Clock::System().NowMs() - int64_t{d > 0 ? d : days} * 86400000;
+  };
+  kv.SetLogRetention(retention);
+  MessageReaper reaper(kv, Clock::System(), retention, config.events.reap_interval_seconds);
   Idempotency idempotency(kv, Clock::System(), config.idempotency.ttl_hours);
   Metrics::Global().AddGauge("mailplane_spool_disk_bytes", "Bytes the spool occupies on disk",
                              [&kv] { return static_cast<double>(kv.Stats().disk_bytes); });
@@ -390,6 +394,7 @@ int RunServe(const Config& config) {
   if (delivery) delivery->Start();
   webhooks.Start();
   reputation.Start();
+  reaper.Start();
   log::Info("http.listening", {{"host", host},
                                {"port", static_cast<int>(server.Port())},
                                {"data_dir", config.data_dir},
@@ -406,6 +411,7 @@ int RunServe(const Config& config) {
   }
   if (bounces) bounces->Stop(std::chrono::seconds(config.http.shutdown_grace_seconds));
   reputation.Stop();
+  reaper.Stop();
   webhooks.Stop();  // requests in flight are abandoned: their batches go again after a restart
   checker.reset();  // no new checks
   check_resolver.reset();  // no more answers posted to the blocking pool

@@ -270,7 +270,10 @@ Config ParseConfig(std::string_view text, const std::string& source_name) {
       f.Int("recover_seconds", &e.shaping.recover_seconds);
     });
   });
-  Section(root, "events", [&](Reader& r) { r.Int("retention_days", &c.events.retention_days); });
+  Section(root, "events", [&](Reader& r) {
+    r.Int("retention_days", &c.events.retention_days);
+    r.Int("reap_interval_seconds", &c.events.reap_interval_seconds);
+  });
   Section(root, "webhooks", [&](Reader& r) {
     WebhooksConfig& w = c.webhooks;
     r.Bool("enabled", &w.enabled);
@@ -493,6 +496,9 @@ void ValidateConfig(const Config& c) {
   }
   if (c.events.retention_days < 1 || c.events.retention_days > 3650) {
     throw ConfigError("events.retention_days must be 1 to 3650");
+  }
+  if (c.events.reap_interval_seconds < 1 || c.events.reap_interval_seconds > 86400) {
+    throw ConfigError("events.reap_interval_seconds must be 1 to 86400");
   }
   if (c.domains.check_interval_seconds < 60) {
     throw ConfigError("domains.check_interval_seconds must be at least 60");

@@ -176,6 +176,8 @@ struct DomainsConfig {
 // The event log.
 struct EventsConfig {
   int retention_days = 30;  // events older than this go away in compaction
+  // How often finished messages past their retention are deleted (store/message_retention.h).
+  int reap_interval_seconds = 300;
 };
 
 // Webhooks: delivery of tenants' events to their endpoints (src/events/webhook_service.h).

@@ -4,6 +4,7 @@
 
 #include "store/event_log.h"
 #include "store/message_index.h"
+#include "store/message_retention.h"
 
 namespace mp {
 namespace {
@@ -250,6 +251,7 @@ void AddNewMessage(WriteBatch& batch, Envelope& e, std::string body) {
     AddEvent(batch, s);
   }
   AddMessageIndexes(batch, e);
+  AddRetentionEntry(batch, e);
 }
 
 void AddEnvelopeUpdate(WriteBatch& batch, Envelope& e, bool remove_from_queue) {
