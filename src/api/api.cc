@@ -130,6 +130,13 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
       if (m != "GET") co_return MethodNotAllowed("GET");
       co_return GetMessageEvents(ctx, tenant_id, rest.substr(0, rest.size() - 7));
     }
+    if (rest.size() > 12 && rest.substr(rest.size() - 12) == "/unsubscribe") {
+      *route = "/v1/messages/{id}/unsubscribe";
+      if (m != "POST") co_return MethodNotAllowed("POST");
+      HttpResponse r =
+          co_await ReportUnsubscribe(ctx, req, tenant_id, rest.substr(0, rest.size() - 12));
+      co_return r;
+    }
     if (rest.size() > 4 && rest.substr(rest.size() - 4) == "/raw") {
       *route = "/v1/messages/{id}/raw";
       if (m != "GET") co_return MethodNotAllowed("GET");

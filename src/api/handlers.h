@@ -25,6 +25,12 @@ boost::asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::s
 boost::asio::awaitable<HttpResponse> DeleteMessage(ApiContext& ctx, const HttpRequest& req,
                                                    const std::string& tenant_id,
                                                    std::string_view id);
+// POST /v1/messages/{id}/unsubscribe: the sender reports that a recipient unsubscribed (from its
+// own List-Unsubscribe target): an `unsubscribed` event, and the address on the tenant's
+// suppression list when its policy says so.
+boost::asio::awaitable<HttpResponse> ReportUnsubscribe(ApiContext& ctx, const HttpRequest& req,
+                                                       const std::string& tenant_id,
+                                                       std::string_view id);
 // DELETE /v1/recipients/{address}: erases one address from the tenant's messages and events.
 boost::asio::awaitable<HttpResponse> EraseRecipient(ApiContext& ctx, const std::string& tenant_id,
                                                     std::string address);

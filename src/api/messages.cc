@@ -19,6 +19,7 @@
 #include "store/message_index.h"
 #include "store/redaction.h"
 #include "store/spool.h"
+#include "store/suppression.h"
 
 namespace mp {
 namespace asio = boost::asio;
@@ -529,6 +530,88 @@ asio::awaitable<HttpResponse> DeleteMessage(ApiContext& ctx, const HttpRequest& 
   }
   HttpResponse r = co_await CancelMessage(ctx, tenant_id, id);
   co_return r;
+}
+
+asio::awaitable<HttpResponse> ReportUnsubscribe(ApiContext& ctx, const HttpRequest& req,
+                                                const std::string& tenant_id, std::string_view id) {
+  std::string recipient, source = "api";
+  if (!req.body.empty()) {
+    auto parsed = ParseJson(req.body);
+    if (!parsed.ok()) co_return ProblemResponse(parsed.error());
+    if (!parsed.value().is_object()) {
+      co_return ProblemResponse(MakeError(Code::kInvalidType, "body must be a JSON object"));
+    }
+    for (const json::key_value_pair& field : parsed.value().get_object()) {
+      const std::string name(field.key());
+      if (name != "recipient" && name != "source") {
+        co_return ProblemResponse(
+            MakeError(Code::kUnknownField, "unknown field (recipient, source)", name));
+      }
+      if (!field.value().is_string()) {
+        co_return ProblemResponse(MakeError(Code::kInvalidType, "must be a string", name));
+      }
+    }
+    if (const json::value* r = parsed.value().get_object().if_contains("recipient")) {
+      recipient = std::string(r->get_string());
+    }
+    if (const json::value* s = parsed.value().get_object().if_contains("source")) {
+      source = std::string(s->get_string());
+      bool ok = !source.empty() && source.size() <= 64;
+      for (char c : source) {
+        ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                    c == '-' || c == '_' || c == '.');
+      }
+      if (!ok) {
+        co_return ProblemResponse(
+            MakeError(Code::kInvalidValue, "1 to 64 letters, digits, '-', '_' or '.'", "source"));
+      }
+    }
+  }
+  auto loaded = LoadOwned(ctx, tenant_id, id);
+  if (!loaded.ok()) co_return ProblemResponse(loaded.error());
+  const Envelope e = std::move(loaded.value());
+  const RecipientRecord* who = nullptr;
+  if (recipient.empty()) {
+    if (e.recipients.size() != 1) {
+      co_return ProblemResponse(MakeError(Code::kMissingField,
+                                          "the message has " + std::to_string(e.recipients.size()) +
+                                              " recipients: say which one unsubscribed",
+                                          "recipient"));
+    }
+    who = &e.recipients[0];
+  } else {
+    const std::string want = AsciiLower(recipient);
+    for (const RecipientRecord& r : e.recipients) {
+      if (AsciiLower(r.address) == want) who = &r;
+    }
+    if (!who) {
+      co_return ProblemResponse(
+          MakeError(Code::kInvalidValue, "not a recipient of this message", "recipient"));
+    }
+  }
+  if (e.redacted || who->address == kRedactedAddress) {
+    co_return ProblemResponse(
+        MakeError(Code::kConflict, "the message was redacted: its recipients are not known"));
+  }
+  Event ev = MakeEvent(e, "unsubscribed", who->address, ctx.clock, ctx.clock.NowMs());
+  ev.text = "reported by the sender (" + source + ")";
+  WriteBatch batch;
+  AddEvent(batch, ev);
+  const std::string address = who->address;
+  bool suppressed = false;
+  auto suppress = [&ctx, &batch, &e, &address, &ev, &suppressed] {
+    suppressed = AddAutoSuppression(ctx.kv, batch, e, address, "unsubscribe", ev);
+    return Status::Ok();
+  };
+  Status r = co_await RunBlocking<Status>(ctx.blocking, suppress);
+  if (!r.ok()) co_return ProblemResponse(r.error());
+  Status s = co_await AsyncCommit(ctx.kv, std::move(batch));
+  if (!s.ok()) co_return ProblemResponse(s.error());
+  json::object o{{"message_id", e.id.ToString()},
+                 {"recipient", address},
+                 {"event_id", ev.id.ToString()},
+                 {"suppressed", suppressed}};
+  co_return JsonResponse(200, json::serialize(o));
 }
 
 asio::awaitable<HttpResponse> EraseRecipient(ApiContext& ctx, const std::string& tenant_id,

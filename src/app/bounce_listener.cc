@@ -106,23 +106,7 @@ struct BounceListener::Impl {
 
   void Suppress(WriteBatch& batch, const Envelope& e, const std::string& address,
                 const std::string& reason, const Event& ev) {
-    auto policy = ReadSuppressionPolicy(kv, e.tenant_id);
-    SuppressionPolicy p = policy.ok() ? policy.value() : SuppressionPolicy::Defaults();
-    auto expires = p.AutoExpiry(reason, ev.at_ms);
-    if (!expires) return;
-    auto normalized = NormalizeSuppressedAddress(address);
-    if (!normalized.ok()) return;
-    Suppression s;
-    s.scope = e.tenant_id;
-    s.address = normalized.value();
-    s.reason = reason;
-    s.source = "auto";
-    s.created_ms = ev.at_ms;
-    s.expires_ms = *expires;
-    s.message_id = e.id.ToString();
-    s.event_id = ev.id.ToString();
-    s.detail = ev.text;
-    AddSuppression(batch, s);
+    AddAutoSuppression(kv, batch, e, address, reason, ev);
   }
 
   // Handles one report for message id; the reply for the DATA command.

@@ -7,6 +7,8 @@
 
 #include "core/clock.h"
 #include "core/id.h"
+#include "store/event_log.h"
+#include "store/spool.h"
 
 namespace mp {
 namespace {
@@ -850,6 +852,28 @@ std::string SuppressionCsvLine(const Suppression& s) {
   AppendCsvField(out, s.detail);
   out += "\r\n";
   return out;
+}
+
+bool AddAutoSuppression(KvStore& kv, WriteBatch& batch, const Envelope& e,
+                        const std::string& address, const std::string& reason, const Event& ev) {
+  auto policy = ReadSuppressionPolicy(kv, e.tenant_id);
+  SuppressionPolicy p = policy.ok() ? policy.value() : SuppressionPolicy::Defaults();
+  auto expires = p.AutoExpiry(reason, ev.at_ms);
+  if (!expires) return false;
+  auto normalized = NormalizeSuppressedAddress(address);
+  if (!normalized.ok()) return false;
+  Suppression s;
+  s.scope = e.tenant_id;
+  s.address = normalized.value();
+  s.reason = reason;
+  s.source = "auto";
+  s.created_ms = ev.at_ms;
+  s.expires_ms = *expires;
+  s.message_id = e.id.ToString();
+  s.event_id = ev.id.ToString();
+  s.detail = ev.text;
+  AddSuppression(batch, s);
+  return true;
 }
 
 }  // namespace mp

@@ -29,6 +29,9 @@
 
 namespace mp {
 
+struct Envelope;
+struct Event;
+
 inline constexpr std::string_view kGlobalScope = "*";  // the global list's scope
 // Longest detail kept; longer text is cut at a character boundary when stored.
 inline constexpr size_t kMaxSuppressionDetail = 512;
@@ -110,6 +113,11 @@ Result<SuppressionPolicy> ReadSuppressionPolicy(KvStore& kv, std::string_view te
 // Puts (replaces) the tenant's policy. p.auto_reasons holds only automatic reasons with
 // durations >= 0 (the API checks; anything else is dropped here so the value always decodes).
 void AddSuppressionPolicy(WriteBatch& batch, std::string_view tenant, const SuppressionPolicy& p);
+// Adds an automatic entry for address to e's tenant list, for reason, when the tenant's policy
+// says that reason suppresses (with its expiry), naming e and the event ev that caused it.
+// Returns whether it added one (an unreadable policy reads as the defaults).
+bool AddAutoSuppression(KvStore& kv, WriteBatch& batch, const Envelope& e,
+                        const std::string& address, const std::string& reason, const Event& ev);
 
 // ---- Lookups ----
 
