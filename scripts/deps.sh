@@ -33,6 +33,7 @@ PKGS_TOOLS=(
   swaks openssl             # tests: a real SMTP submission client; self-signed certificates
   python3-dkim python3-nacl # tests: an independent DKIM verifier (dkimpy; nacl for ed25519)
   postfix                   # tests and bench: a real receiving MX (private instances only)
+  faketime                  # tests: a server whose clock is a month ahead (retention)
 )
 
 missing=()

@@ -114,11 +114,15 @@ export class Server {
   }
 
   // Starts `mailplane serve` and resolves once it logs http.listening.
-  async start({ timeoutMs = 15000, port = 0 } = {}) {
+  // env: extra environment variables for the server process (e.g. libfaketime's).
+  async start({ timeoutMs = 15000, port = 0, env } = {}) {
     assert.ok(!this.running, 'server already running');
     const args = ['serve', '--data-dir', this.dataDir, '--http-listen', `127.0.0.1:${port}`];
     if (this.configPath) args.push('--config', this.configPath);
-    const proc = spawn(BIN, args, { stdio: ['ignore', 'ignore', 'pipe'] });
+    const proc = spawn(BIN, args, {
+      stdio: ['ignore', 'ignore', 'pipe'],
+      ...(env ? { env: { ...process.env, ...env } } : {}),
+    });
     this.proc = proc;
     this.exit = null;
     this.stopRequested = false;
