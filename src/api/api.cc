@@ -79,7 +79,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   if (events) {
     *route = p;
     if (m != "GET") co_return MethodNotAllowed("GET");
-    co_return ListEvents(ctx, req, tenant_id);
+    // Store reads (up to 100,000 events for an export) run on the blocking pool, so a large
+    // read never stalls the other connections of this I/O thread.
+    auto list = [&ctx, &req, &tenant_id] { return ListEvents(ctx, req, tenant_id); };
+    HttpResponse r = co_await RunBlocking<HttpResponse>(ctx.blocking, list);
+    co_return r;
   }
   if (recipients) {
     *route = "/v1/recipients/{address}";
@@ -114,7 +118,11 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
   }
   if (p == "/v1/messages") {
     *route = p;
-    if (m == "GET") co_return ListMessages(ctx, req, tenant_id);
+    if (m == "GET") {
+      auto list = [&ctx, &req, &tenant_id] { return ListMessages(ctx, req, tenant_id); };
+      HttpResponse r = co_await RunBlocking<HttpResponse>(ctx.blocking, list);
+      co_return r;
+    }
     if (m != "POST") co_return MethodNotAllowed("GET, POST");
     co_return co_await SubmitMessage(ctx, req, tenant_id);
   }
@@ -128,7 +136,10 @@ asio::awaitable<HttpResponse> Route(ApiContext& ctx, HttpRequest& req, std::stri
     if (rest.size() > 7 && rest.substr(rest.size() - 7) == "/events") {
       *route = "/v1/messages/{id}/events";
       if (m != "GET") co_return MethodNotAllowed("GET");
-      co_return GetMessageEvents(ctx, tenant_id, rest.substr(0, rest.size() - 7));
+      std::string_view id = rest.substr(0, rest.size() - 7);
+      auto timeline = [&ctx, &tenant_id, id] { return GetMessageEvents(ctx, tenant_id, id); };
+      HttpResponse r = co_await RunBlocking<HttpResponse>(ctx.blocking, timeline);
+      co_return r;
     }
     if (rest.size() > 12 && rest.substr(rest.size() - 12) == "/unsubscribe") {
       *route = "/v1/messages/{id}/unsubscribe";

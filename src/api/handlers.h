@@ -17,6 +17,7 @@ boost::asio::awaitable<HttpResponse> SubmitBatch(ApiContext& ctx, HttpRequest& r
                                                  const std::string& tenant_id);
 HttpResponse GetMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id);
 // GET /v1/messages?status=&recipient=&from=&tag=&since=&until=&limit=&cursor=, newest first.
+// It, GetMessageEvents and ListEvents only read the store: callers run them on the blocking pool.
 HttpResponse ListMessages(ApiContext& ctx, const HttpRequest& req, const std::string& tenant_id);
 HttpResponse GetRawMessage(ApiContext& ctx, const std::string& tenant_id, std::string_view id);
 boost::asio::awaitable<HttpResponse> CancelMessage(ApiContext& ctx, const std::string& tenant_id,

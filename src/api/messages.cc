@@ -535,36 +535,30 @@ asio::awaitable<HttpResponse> DeleteMessage(ApiContext& ctx, const HttpRequest& 
 asio::awaitable<HttpResponse> ReportUnsubscribe(ApiContext& ctx, const HttpRequest& req,
                                                 const std::string& tenant_id, std::string_view id) {
   std::string recipient, source = "api";
-  if (!req.body.empty()) {
-    auto parsed = ParseJson(req.body);
-    if (!parsed.ok()) co_return ProblemResponse(parsed.error());
-    if (!parsed.value().is_object()) {
-      co_return ProblemResponse(MakeError(Code::kInvalidType, "body must be a JSON object"));
+  auto body = BodyObject(req);
+  if (!body.ok()) co_return ProblemResponse(body.error());
+  if (Status only = OnlyFields(body.value(), {"recipient", "source"}); !only.ok()) {
+    co_return ProblemResponse(only.error());
+  }
+  for (const json::key_value_pair& field : body.value()) {
+    if (!field.value().is_string()) {
+      co_return ProblemResponse(
+          MakeError(Code::kInvalidType, "must be a string", std::string(field.key())));
     }
-    for (const json::key_value_pair& field : parsed.value().get_object()) {
-      const std::string name(field.key());
-      if (name != "recipient" && name != "source") {
-        co_return ProblemResponse(
-            MakeError(Code::kUnknownField, "unknown field (recipient, source)", name));
-      }
-      if (!field.value().is_string()) {
-        co_return ProblemResponse(MakeError(Code::kInvalidType, "must be a string", name));
-      }
+  }
+  if (const json::value* r = body.value().if_contains("recipient")) {
+    recipient = std::string(r->get_string());
+  }
+  if (const json::value* s = body.value().if_contains("source")) {
+    source = std::string(s->get_string());
+    bool ok = !source.empty() && source.size() <= 64;
+    for (char c : source) {
+      ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+                  c == '-' || c == '_' || c == '.');
     }
-    if (const json::value* r = parsed.value().get_object().if_contains("recipient")) {
-      recipient = std::string(r->get_string());
-    }
-    if (const json::value* s = parsed.value().get_object().if_contains("source")) {
-      source = std::string(s->get_string());
-      bool ok = !source.empty() && source.size() <= 64;
-      for (char c : source) {
-        ok = ok && ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                    c == '-' || c == '_' || c == '.');
-      }
-      if (!ok) {
-        co_return ProblemResponse(
-            MakeError(Code::kInvalidValue, "1 to 64 letters, digits, '-', '_' or '.'", "source"));
-      }
+    if (!ok) {
+      co_return ProblemResponse(
+          MakeError(Code::kInvalidValue, "1 to 64 letters, digits, '-', '_' or '.'", "source"));
     }
   }
   auto loaded = LoadOwned(ctx, tenant_id, id);
