@@ -24,6 +24,7 @@
 #include <tuple>
 #include <unordered_map>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "core/metrics.h"
@@ -65,12 +66,6 @@ bool HasEightBit(std::string_view s) {
     if (static_cast<unsigned char>(s[i]) >= 0x80) return true;
   }
   return false;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 smtp::Reply MakeReply(int code, smtp::EnhancedCode enhanced, std::string text) {
@@ -516,7 +511,7 @@ struct DeliveryEngine::Impl : std::enable_shared_from_this<DeliveryEngine::Impl>
     for (size_t i = 0; i < env.recipients.size(); ++i) {
       if (!env.recipients[i].Pending()) continue;
       const std::string& addr = env.recipients[i].address;
-      std::string domain = Lower(addr.substr(addr.rfind('@') + 1));
+      std::string domain = AsciiLower(addr.substr(addr.rfind('@') + 1));
       auto it = open_job.find(domain);
       if (it == open_job.end() || jobs[it->second].rcpts.size() >= per_txn) {
         jobs.push_back(Job{msg, {}, domain, env.tenant_id});

@@ -3,6 +3,7 @@
 #include <boost/json.hpp>
 #include <random>
 
+#include "core/ascii.h"
 #include "core/clock.h"
 #include "core/log.h"
 #include "store/kv.h"
@@ -15,12 +16,6 @@ constexpr std::string_view kPrefix = "domain/";
 
 std::string RecordKey(const std::string& tenant, const std::string& domain) {
   return std::string(kPrefix) + tenant + "/" + domain;
-}
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
 }
 
 std::string Encode(const DomainRecord& d) {
@@ -140,7 +135,7 @@ std::string FromHeaderDomain(std::string_view msg) {
       continue;
     }
     if (in_from) break;
-    if (line.size() >= 5 && Lower(line.substr(0, 5)) == "from:") {
+    if (line.size() >= 5 && AsciiLower(line.substr(0, 5)) == "from:") {
       in_from = true;
       field.assign(line.substr(5));
     }
@@ -230,7 +225,7 @@ const DomainService::Loaded* DomainService::Find(const std::string& tenant,
 }
 
 Result<DomainRecord> DomainService::Add(const std::string& tenant, const std::string& domain_in) {
-  std::string domain = Lower(domain_in);
+  std::string domain = AsciiLower(domain_in);
   Status c = CheckDomain(domain);
   if (!c.ok()) return c.error();
   std::lock_guard write(write_mu_);
@@ -460,7 +455,7 @@ Status DomainService::SignPrepared(PreparedMessage& m) const {
   std::string domain = FromHeaderDomain(m.body);
   if (domain.empty()) {
     const std::string& from = m.envelope.mail_from;
-    domain = Lower(from.substr(from.rfind('@') + 1));
+    domain = AsciiLower(from.substr(from.rfind('@') + 1));
   }
   auto sig = Sign(m.envelope.tenant_id, domain, m.body);
   if (!sig.ok()) return sig.error();

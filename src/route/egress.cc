@@ -6,15 +6,11 @@
 #include <boost/json.hpp>
 #include <set>
 
+#include "core/ascii.h"
+
 namespace mp::route {
 namespace json = boost::json;
 namespace {
-
-std::string Lower(std::string_view s) {
-  std::string out(s);
-  for (char& c : out) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return out;
-}
 
 bool IsIp(const std::string& s) {
   unsigned char buf[16];
@@ -140,7 +136,7 @@ Status CheckSource(Source& s, const std::string& relay) {
         "source " + s.name + ": bind must be an IPv4 or IPv6 address, got \"" + s.bind + "\"",
         "bind");
   }
-  if (!s.ehlo.empty() && !IsDomainName(Lower(s.ehlo))) {
+  if (!s.ehlo.empty() && !IsDomainName(AsciiLower(s.ehlo))) {
     return MakeError(Code::kInvalidValue,
                      "source " + s.name + ": ehlo must be a host name, got \"" + s.ehlo + "\"",
                      "ehlo");
@@ -166,7 +162,7 @@ int DestinationRank(MatchKind k) {
 
 std::string Source::Fingerprint() const {
   if (relay) {
-    return "relay:" + Lower(relay_host) + ":" + std::to_string(relay_port) + "/" +
+    return "relay:" + AsciiLower(relay_host) + ":" + std::to_string(relay_port) + "/" +
            std::string(TlsPolicyName(tls)) + "/" + auth_user + "/" + auth_password;
   }
   return "direct:" + bind + "/" + ehlo;
@@ -197,7 +193,7 @@ Status CheckEgressName(std::string_view what, std::string_view name) {
 std::string SiteName(const std::vector<std::string>& mx_hosts) {
   std::vector<std::string> sorted;
   sorted.reserve(mx_hosts.size());
-  for (const auto& h : mx_hosts) sorted.push_back(Lower(h));
+  for (const auto& h : mx_hosts) sorted.push_back(AsciiLower(h));
   std::sort(sorted.begin(), sorted.end());
   std::string site = "mx:";
   for (size_t i = 0; i < sorted.size(); ++i) {
@@ -208,7 +204,7 @@ std::string SiteName(const std::vector<std::string>& mx_hosts) {
 }
 
 bool HostMatches(std::string_view pattern, std::string_view host) {
-  std::string h = Lower(host);
+  std::string h = AsciiLower(host);
   while (!h.empty() && h.back() == '.') h.pop_back();
   if (pattern.substr(0, 2) == "*.") {
     std::string_view suffix = pattern.substr(1);  // ".google.com"
@@ -323,7 +319,7 @@ Result<Rule> RuleFromJson(const json::value& v, std::string_view id) {
   }
   auto dest = OptString(o, "destination");
   if (!dest.ok()) return dest.error();
-  r.destination = dest.value().empty() ? "*" : Lower(dest.value());
+  r.destination = dest.value().empty() ? "*" : AsciiLower(dest.value());
   Status d = CheckDestination(r.destination);
   if (!d.ok()) return d.error();
   auto w = WeightsFromJson(o.if_contains("pools"), "pools");
@@ -352,7 +348,7 @@ Rule RuleFromConfig(const EgressRuleConfig& c, size_t index) {
   Rule r;
   r.id = c.id.empty() ? "config-" + std::to_string(index + 1) : c.id;
   r.tenant = c.tenant.empty() ? "*" : c.tenant;
-  r.destination = c.destination.empty() ? "*" : Lower(c.destination);
+  r.destination = c.destination.empty() ? "*" : AsciiLower(c.destination);
   r.pools = c.pools;
   r.from_config = true;
   return r;
