@@ -26,10 +26,7 @@ describe('message retention', () => {
     await sink?.stop();
   });
 
-  const final = (tenant, id) => waitFor(async () => {
-    const m = (await server.getMessage(tenant, id)).json;
-    return m.recipients.every((r) => !['queued', 'deferred', 'scheduled'].includes(r.status));
-  }, { timeoutMs: 20000, what: `message ${id} final` });
+  const final = (tenant, id) => server.waitFinal(tenant, id);
   const listIds = async (tenant) =>
     (await server.request('GET', '/v1/messages?limit=100', { key: server.key(tenant) })).json.messages.map((m) => m.id);
 

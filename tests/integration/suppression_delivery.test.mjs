@@ -4,7 +4,7 @@
 // the same message are delivered; another tenant is not affected.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { waitFor, startServerWithSink } from './lib/server.mjs';
+import { startServerWithSink } from './lib/server.mjs';
 
 describe('suppression in the mail path', () => {
   let sink;
@@ -17,10 +17,7 @@ describe('suppression in the mail path', () => {
     await sink?.stop();
   });
 
-  const final = (tenant, id) => waitFor(async () => {
-    const m = (await server.getMessage(tenant, id)).json;
-    return m.recipients.every((r) => !['queued', 'deferred', 'scheduled'].includes(r.status));
-  }, { timeoutMs: 20000, what: `message ${id} final` });
+  const final = (tenant, id) => server.waitFinal(tenant, id);
 
   test('a hard bounce suppresses the address for the next message', async () => {
     const first = await server.submit('t', { from: 'app@example.com', to: 'bounce@dest.test', subject: 'one', text: 'x' });

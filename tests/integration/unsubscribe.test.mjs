@@ -6,7 +6,7 @@
 // event only, and bad requests get clear errors and change nothing.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';
-import { assertProblem, startServerWithSink, waitFor } from './lib/server.mjs';
+import { assertProblem, startServerWithSink } from './lib/server.mjs';
 
 describe('unsubscribes reported by the sender', () => {
   let sink;
@@ -21,10 +21,7 @@ describe('unsubscribes reported by the sender', () => {
 
   const api = (method, path, body, tenant = 't') =>
     server.request(method, path, { key: server.key(tenant), ...(body === undefined ? {} : { json: body }) });
-  const final = (tenant, id) => waitFor(async () => {
-    const m = (await server.getMessage(tenant, id)).json;
-    return m.recipients.every((r) => !['queued', 'deferred', 'scheduled'].includes(r.status));
-  }, { timeoutMs: 20000, what: `message ${id} final` });
+  const final = (tenant, id) => server.waitFinal(tenant, id);
   const events = async (id, tenant = 't') =>
     (await api('GET', `/v1/messages/${id}/events`, undefined, tenant)).json.events;
 

@@ -294,6 +294,14 @@ export class Server {
     return this.request('GET', `/v1/messages/${id}`, { ...opts, key: opts.key ?? this.key(tenant) });
   }
 
+  // Waits until no recipient of tenant's message id is queued, deferred or scheduled.
+  waitFinal(tenant, id, { timeoutMs = 20000 } = {}) {
+    return waitFor(async () => {
+      const m = (await this.getMessage(tenant, id)).json;
+      return m.recipients.every((r) => !['queued', 'deferred', 'scheduled'].includes(r.status));
+    }, { timeoutMs, what: `message ${id} final` });
+  }
+
   getRaw(tenant, id, opts = {}) {
     return this.request('GET', `/v1/messages/${id}/raw`, { ...opts, key: opts.key ?? this.key(tenant) });
   }
