@@ -394,6 +394,10 @@ int RunServe(const Config& config) {
   if (delivery) delivery->Start();
   webhooks.Start();
   reputation.Start();
+  if (DeliveryEngine* engine = delivery.get()) {
+    reaper.SetGuard({[engine](const MessageId& id) { return engine->BeginCancel(id); },
+                     [engine](const MessageId& id) { engine->EndCancel(id); }});
+  }
   reaper.Start();
   log::Info("http.listening", {{"host", host},
                                {"port", static_cast<int>(server.Port())},

@@ -57,7 +57,7 @@ void AddRetentionEntry(WriteBatch& batch, const Envelope& e) {
 }
 
 Result<ReapResult> ReapExpiredMessages(KvStore& kv, const RetentionCutoff& cutoff, int64_t now_ms,
-                                       size_t max_messages) {
+                                       size_t max_messages, const ReapGuard& guard) {
   ReapResult result;
   size_t seen = 0;
   std::string from(kPrefix);
@@ -73,12 +73,14 @@ Result<ReapResult> ReapExpiredMessages(KvStore& kv, const RetentionCutoff& cutof
     if (cut <= 0) continue;
     std::string to = prefix;
     AppendU64BE(to, static_cast<uint64_t>(cut));
-    // Collect this tenant's expired entries (their ids), a batch at a time.
+    // This tenant's expired entries, a batch at a time; scan_from moves past each batch (busy
+    // entries stay in the index for the next round).
+    std::string scan_from = prefix;
     for (bool tenant_done = false; !tenant_done && seen < max_messages;) {
       std::vector<std::pair<std::string, MessageId>> due;
       const size_t want = std::min(kBatchMessages, max_messages - seen);
       Status s =
-          kv.ScanRange(Column::kState, prefix, to, [&](std::string_view key, std::string_view) {
+          kv.ScanRange(Column::kState, scan_from, to, [&](std::string_view key, std::string_view) {
             if (due.size() >= want) return false;
             if (key.size() != prefix.size() + 8 + 16) return true;  // not ours: skip
             auto id = MessageId::FromRaw(key.substr(prefix.size() + 8));
@@ -88,12 +90,24 @@ Result<ReapResult> ReapExpiredMessages(KvStore& kv, const RetentionCutoff& cutof
       if (!s.ok()) return s.error();
       tenant_done = due.size() < want;
       if (due.empty()) break;
+      scan_from = due.back().first;
+      scan_from.push_back('\0');
       WriteBatch batch;
+      std::vector<MessageId> held;  // guards taken, released after the commit
+      Status failed;
       for (const auto& [key, id] : due) {
         ++seen;
-        batch.Delete(Column::kState, key);
+        if (guard.begin && !guard.begin(id)) {
+          ++result.busy;
+          continue;
+        }
+        if (guard.end) held.push_back(id);
         auto env = ReadEnvelope(kv, id);
-        if (!env.ok()) return env.error();
+        if (!env.ok()) {
+          failed = env.error();
+          break;
+        }
+        batch.Delete(Column::kState, key);
         if (!env.value()) {
           ++result.stale;
           continue;
@@ -110,7 +124,9 @@ Result<ReapResult> ReapExpiredMessages(KvStore& kv, const RetentionCutoff& cutof
         batch.Delete(Column::kBody, EnvelopeKey(id));
         ++result.deleted;
       }
-      if (Status c = kv.CommitAndWait(std::move(batch)); !c.ok()) return c.error();
+      if (failed.ok()) failed = kv.CommitAndWait(std::move(batch));
+      for (const MessageId& id : held) guard.end(id);
+      if (!failed.ok()) return failed.error();
     }
   }
   if (seen >= max_messages) result.more = true;
@@ -188,16 +204,17 @@ void MessageReaper::Loop() {
       }
     }
     if (backfilled) {
-      auto r = ReapExpiredMessages(kv_, cutoff_, clock_.NowMs(), 10000);
+      auto r = ReapExpiredMessages(kv_, cutoff_, clock_.NowMs(), 10000, guard_);
       if (!r.ok()) {
         log::Warn("retention.reap_failed", {{"error", r.error().detail}});
       } else {
         reaped.Inc(r.value().deleted);
         more = r.value().more;
         if (r.value().deleted + r.value().postponed > 0) {
-          log::Info(
-              "retention.reaped",
-              {{"deleted", r.value().deleted}, {"postponed", r.value().postponed}, {"more", more}});
+          log::Info("retention.reaped", {{"deleted", r.value().deleted},
+                                         {"postponed", r.value().postponed},
+                                         {"busy", r.value().busy},
+                                         {"more", more}});
         }
       }
     }

@@ -23,6 +23,7 @@
 #include <thread>
 
 #include "core/error.h"
+#include "core/id.h"
 #include "store/kv.h"
 
 namespace mp {
@@ -40,11 +41,21 @@ struct ReapResult {
   size_t deleted = 0;    // messages whose envelope and body were deleted
   size_t postponed = 0;  // expired but pending or held: entry moved to now
   size_t stale = 0;      // entries without an envelope (redacted away, or deleted): dropped
+  size_t busy = 0;       // another writer held the message (guard): left for the next round
   bool more = false;     // stopped at max_messages with more expired entries waiting
 };
-// Deletes up to max_messages expired messages, committing in batches of up to 256.
+// The change protocol other writers of finished messages follow (the delivery engine's
+// BeginCancel/EndCancel, which the bounce listener takes before it writes an envelope back):
+// begin returns false while someone else changes the message. Empty: no protocol.
+struct ReapGuard {
+  std::function<bool(const MessageId&)> begin;
+  std::function<void(const MessageId&)> end;
+};
+// Deletes up to max_messages expired messages, committing in batches of up to 256, each message
+// decided and deleted under the guard (so a report being recorded cannot write back an envelope
+// just deleted).
 Result<ReapResult> ReapExpiredMessages(KvStore& kv, const RetentionCutoff& cutoff, int64_t now_ms,
-                                       size_t max_messages);
+                                       size_t max_messages, const ReapGuard& guard = {});
 
 // Adds the retention entries of every stored envelope, once per store (a no-op after it ran).
 // Returns the number of envelopes indexed.
@@ -59,6 +70,8 @@ class MessageReaper {
  public:
   MessageReaper(KvStore& kv, const Clock& clock, RetentionCutoff cutoff, int interval_seconds);
   ~MessageReaper();
+  // Before Start.
+  void SetGuard(ReapGuard guard) { guard_ = std::move(guard); }
   void Start();
   void Stop();
 
@@ -68,6 +81,7 @@ class MessageReaper {
   KvStore& kv_;
   const Clock& clock_;
   RetentionCutoff cutoff_;
+  ReapGuard guard_;
   int interval_seconds_;
   std::mutex mu_;
   std::condition_variable cv_;

@@ -131,6 +131,31 @@ TEST_F(MessageRetentionTest, RoundsAreBoundedAndGoOnWhereTheyStopped) {
   EXPECT_FALSE(Stored(old[299]));
 }
 
+TEST_F(MessageRetentionTest, AMessageAnotherWriterHoldsIsLeftForTheNextRound) {
+  Envelope busy = Add("tn_a", now - 40 * kDay, RecipientStatus::kDelivered);
+  Envelope free = Add("tn_a", now - 39 * kDay, RecipientStatus::kDelivered);
+  std::vector<MessageId> begun, ended;
+  ReapGuard guard;
+  guard.begin = [&](const MessageId& id) {
+    if (id == busy.id) return false;
+    begun.push_back(id);
+    return true;
+  };
+  guard.end = [&](const MessageId& id) { ended.push_back(id); };
+  auto r = ReapExpiredMessages(*store, Cutoff(), now, 1000, guard);
+  ASSERT_TRUE(r.ok());
+  EXPECT_EQ(r.value().busy, 1u);
+  EXPECT_EQ(r.value().deleted, 1u);
+  EXPECT_TRUE(Stored(busy));
+  EXPECT_FALSE(Stored(free));
+  EXPECT_EQ(begun, std::vector<MessageId>{free.id});
+  EXPECT_EQ(ended, begun);  // every guard taken is given back
+  // The busy one's entry stayed where it was: the next round takes it.
+  r = ReapExpiredMessages(*store, Cutoff(), now, 1000);
+  EXPECT_EQ(r.value().deleted, 1u);
+  EXPECT_FALSE(Stored(busy));
+}
+
 TEST_F(MessageRetentionTest, EntriesWithoutAnEnvelopeAreDropped) {
   Envelope gone = Add("tn_a", now - 40 * kDay, RecipientStatus::kDelivered);
   WriteBatch b;
