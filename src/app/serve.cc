@@ -61,7 +61,8 @@ namespace {
 // Deletes expired idempotency records every ten minutes until stopped.
 class Housekeeping {
  public:
-  explicit Housekeeping(Idempotency& idem) : idem_(idem), thread_([this] { Run(); }) {}
+  Housekeeping(Idempotency& idem, SendLimiter& limiter)
+      : idem_(idem), limiter_(limiter), thread_([this] { Run(); }) {}
   ~Housekeeping() {
     {
       std::lock_guard lock(mu_);
@@ -82,11 +83,18 @@ class Housekeeping {
       } else if (n.value() > 0) {
         log::Info("idempotency.purged", {{"records", n.value()}});
       }
+      auto u = limiter_.PruneUsage();
+      if (!u.ok()) {
+        log::Error("usage.prune_failed", {{"error", u.error().detail}});
+      } else if (u.value() > 0) {
+        log::Info("usage.pruned", {{"days", u.value()}});
+      }
       lock.lock();
       cv_.wait_for(lock, std::chrono::minutes(10), [this] { return stop_; });
     }
   }
   Idempotency& idem_;
+  SendLimiter& limiter_;
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;
@@ -404,7 +412,7 @@ int RunServe(const Config& config) {
                                {"data_dir", config.data_dir},
                                {"version", Version()}});
   {
-    Housekeeping housekeeping(idempotency);
+    Housekeeping housekeeping(idempotency, limiter);
     int sig = 0;
     sigwait(&signals, &sig);
     log::Info("serve.draining", {{"signal", sig}});

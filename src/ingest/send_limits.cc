@@ -19,6 +19,26 @@ std::string SendLimiter::UsageKey(const std::string& tenant, int64_t day) {
   return k;
 }
 
+Result<size_t> SendLimiter::PruneUsage() {
+  const int64_t keep_from = clock_.NowMs() / kDayMs - 1;
+  WriteBatch batch;
+  size_t n = 0;
+  Status s = kv_.Scan(Column::kState, "usage/", [&](std::string_view key, std::string_view) {
+    // "usage/" + tenant + "/" + u64be(day)
+    if (key.size() < 6 + 1 + 8 || key[key.size() - 9] != '/') return true;
+    auto day = static_cast<int64_t>(ReadU64BE(key.substr(key.size() - 8)));
+    if (day < keep_from) {
+      batch.Delete(Column::kState, std::string(key));
+      ++n;
+    }
+    return true;
+  });
+  if (!s.ok()) return s.error();
+  if (n == 0) return size_t{0};
+  if (Status c = kv_.CommitAndWait(std::move(batch)); !c.ok()) return c.error();
+  return n;
+}
+
 int64_t& SendLimiter::DayCount(const std::string& tenant, State& s, int64_t day) {
   auto it = s.days.find(day);
   if (it != s.days.end()) return it->second;

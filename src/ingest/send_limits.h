@@ -52,6 +52,9 @@ class SendLimiter {
   Usage Get(const std::string& tenant, const TenantLimits& limits);
 
   static std::string UsageKey(const std::string& tenant, int64_t day);
+  // Deletes the stored counts of days before yesterday (today's and later days', which held mail
+  // may be charged to, stay). Returns how many went. Housekeeping calls it.
+  Result<size_t> PruneUsage();
   // Applies an admitted decision's hold to a new message: scheduled for hold_until_ms.
   static void ApplyHold(Envelope& e, const Decision& d, int64_t now_ms);
 

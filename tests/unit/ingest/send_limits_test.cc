@@ -137,5 +137,29 @@ TEST_F(SendLimiterTest, RefundedBatchLeavesTheBucketAsItWas) {
   l.Refund("t1", c);
   EXPECT_TRUE(l.Admit("t1", lim, 5, b).ok);
 }
+TEST_F(SendLimiterTest, PruneUsageDropsOnlyDaysBeforeYesterday) {
+  SendLimiter l(*store, clock);
+  const int64_t today = clock.NowMs() / kDay;
+  WriteBatch b;
+  for (int64_t day : {today - 30, today - 2, today - 1, today, today + 5}) {
+    for (const char* tenant : {"t1", "t2"}) {
+      std::string v;
+      AppendU64BE(v, 7);
+      b.Put(Column::kState, SendLimiter::UsageKey(tenant, day), v);
+    }
+  }
+  ASSERT_TRUE(store->CommitAndWait(std::move(b)).ok());
+  auto n = l.PruneUsage();
+  ASSERT_TRUE(n.ok());
+  EXPECT_EQ(n.value(), 4u);  // today-30 and today-2, for both tenants
+  for (int64_t day : {today - 30, today - 2}) {
+    EXPECT_FALSE(store->Get(Column::kState, SendLimiter::UsageKey("t1", day)).value());
+  }
+  for (int64_t day : {today - 1, today, today + 5}) {
+    EXPECT_TRUE(store->Get(Column::kState, SendLimiter::UsageKey("t2", day)).value());
+  }
+  EXPECT_EQ(l.PruneUsage().value(), 0u);
+}
+
 }  // namespace
 }  // namespace mp
