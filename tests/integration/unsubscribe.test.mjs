@@ -49,6 +49,8 @@ describe('unsubscribes reported by the sender', () => {
     assert.equal(sup.json.reason, 'unsubscribe');
     assert.equal(sup.json.message_id, sent.json.id);
 
+    // The first message's arrival is in the sink's stats (a line every 50 ms) before counting.
+    await sink.waitStats((st) => st.messages >= 1);
     const sentBefore = sink.stats.messages;
     const next = await server.submit('t', { from: 'news@example.com', to: 'Reader@dest.test', subject: 'more news', text: 'x' });
     assert.equal(next.status, 202, next.text);
