@@ -3,10 +3,8 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <optional>
-#include <thread>
 #include <vector>
 
 #include "app/reputation_monitor.h"
@@ -70,10 +68,7 @@ struct BounceListener::Impl {
   Hooks hooks;
   std::string key;
   Counter* received[4] = {};
-  asio::io_context io;
-  std::unique_ptr<smtp::SmtpListener> listener;
-  std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  smtp::SmtpServer server;
 
   std::string BounceDomain(const std::string& mail_from) const {
     if (!config.return_path_domain.empty()) return AsciiLower(config.return_path_domain);
@@ -309,31 +304,14 @@ Status BounceListener::Start() {
   o.max_recipients = 10;
   o.timeout = std::chrono::seconds(impl_->config.timeout_seconds);
   Impl* impl = impl_.get();
-  impl_->listener = std::make_unique<smtp::SmtpListener>(
-      impl_->io, o, [impl] { return std::make_unique<BounceHandler>(*impl); },
-      impl_->config.max_connections);
-  Status s = impl_->listener->Listen(impl_->config.listen);
-  if (!s.ok()) return s;
-  impl_->listener->Start();
-  impl_->work.emplace(impl_->io.get_executor());
-  impl_->threads.emplace_back([impl] { impl->io.run(); });
-  return {};
+  // One thread: reports are rare, and each is a few store reads and one synced write.
+  return impl_->server.Start(
+      impl_->config.listen, std::move(o), [impl] { return std::make_unique<BounceHandler>(*impl); },
+      impl_->config.max_connections, 1);
 }
 
-uint16_t BounceListener::Port() const { return impl_->listener ? impl_->listener->Port() : 0; }
+uint16_t BounceListener::Port() const { return impl_->server.Port(); }
 
-void BounceListener::Stop(std::chrono::milliseconds grace) {
-  if (!impl_->listener) return;
-  impl_->listener->Stop();
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  while (impl_->listener->Connections() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  impl_->work.reset();
-  impl_->io.stop();
-  for (auto& t : impl_->threads) t.join();
-  impl_->threads.clear();
-  impl_->listener.reset();
-}
+void BounceListener::Stop(std::chrono::milliseconds grace) { impl_->server.Stop(grace); }
 
 }  // namespace mp

@@ -6,7 +6,6 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/use_awaitable.hpp>
 #include <boost/json.hpp>
-#include <thread>
 
 #include "core/clock.h"
 #include "core/log.h"
@@ -154,11 +153,8 @@ class SubmissionHandler final : public smtp::ServerHandler {
 struct SmtpSubmission::Impl {
   explicit Impl(Shared s) : shared(std::move(s)) {}
   Shared shared;
-  asio::io_context io;
-  std::unique_ptr<asio::ssl::context> tls;
-  std::unique_ptr<smtp::SmtpListener> listener;
-  std::vector<std::thread> threads;
-  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work;
+  std::unique_ptr<asio::ssl::context> tls;  // before server: its sessions use it
+  smtp::SmtpServer server;
 };
 
 SmtpSubmission::SmtpSubmission(const Config& config, KvStore& kv, TenantService& tenants,
@@ -194,30 +190,13 @@ Status SmtpSubmission::Start() {
     o.tls = impl_->tls.get();
   }
   Shared* shared = &impl_->shared;
-  impl_->listener = std::make_unique<smtp::SmtpListener>(
-      impl_->io, o, [shared] { return std::make_unique<SubmissionHandler>(*shared); },
-      c.max_connections);
-  if (Status s = impl_->listener->Listen(c.listen); !s.ok()) return s;
-  impl_->listener->Start();
-  impl_->work.emplace(impl_->io.get_executor());
-  for (int i = 0; i < 2; ++i) impl_->threads.emplace_back([this] { impl_->io.run(); });
-  return Status::Ok();
+  return impl_->server.Start(
+      c.listen, std::move(o), [shared] { return std::make_unique<SubmissionHandler>(*shared); },
+      c.max_connections, 2);
 }
 
-uint16_t SmtpSubmission::Port() const { return impl_->listener ? impl_->listener->Port() : 0; }
+uint16_t SmtpSubmission::Port() const { return impl_->server.Port(); }
 
-void SmtpSubmission::Stop(std::chrono::milliseconds grace) {
-  if (!impl_->listener) return;
-  impl_->listener->Stop();
-  auto deadline = std::chrono::steady_clock::now() + grace;
-  while (impl_->listener->Connections() > 0 && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
-  }
-  impl_->work.reset();
-  impl_->io.stop();
-  for (auto& t : impl_->threads) t.join();
-  impl_->threads.clear();
-  impl_->listener.reset();
-}
+void SmtpSubmission::Stop(std::chrono::milliseconds grace) { impl_->server.Stop(grace); }
 
 }  // namespace mp

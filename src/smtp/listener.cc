@@ -99,4 +99,32 @@ void SmtpListener::Stop() {
   acceptor_.close(ignored);
 }
 
+Status SmtpServer::Start(const std::string& host_port, ServerOptions options,
+                         SmtpListener::HandlerFactory factory, int max_connections, int threads) {
+  listener_ =
+      std::make_unique<SmtpListener>(io_, std::move(options), std::move(factory), max_connections);
+  if (Status s = listener_->Listen(host_port); !s.ok()) {
+    listener_.reset();
+    return s;
+  }
+  listener_->Start();
+  work_.emplace(io_.get_executor());
+  for (int i = 0; i < std::max(threads, 1); ++i) threads_.emplace_back([this] { io_.run(); });
+  return Status::Ok();
+}
+
+void SmtpServer::Stop(std::chrono::milliseconds grace) {
+  if (!listener_) return;
+  listener_->Stop();
+  auto deadline = std::chrono::steady_clock::now() + grace;
+  while (listener_->Connections() > 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  work_.reset();
+  io_.stop();
+  for (auto& t : threads_) t.join();
+  threads_.clear();
+  listener_.reset();
+}
+
 }  // namespace mp::smtp

@@ -7,11 +7,16 @@
 #pragma once
 
 #include <atomic>
+#include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
+#include <thread>
+#include <vector>
 
 #include "core/error.h"
 #include "smtp/server_session.h"
@@ -41,6 +46,28 @@ class SmtpListener {
   tcp::acceptor acceptor_;
   uint16_t port_ = 0;
   std::shared_ptr<std::atomic<int>> active_;
+};
+
+// An SmtpListener served by its own io_context and threads (the SMTP submission port, the bounce
+// listener). Start binds and serves; Stop stops accepting, lets sessions in progress end for up to
+// grace, then stops the threads. Stop is idempotent; the destructor stops with no grace.
+class SmtpServer {
+ public:
+  SmtpServer() = default;
+  ~SmtpServer() { Stop(std::chrono::milliseconds(0)); }
+  SmtpServer(const SmtpServer&) = delete;
+  SmtpServer& operator=(const SmtpServer&) = delete;
+
+  Status Start(const std::string& host_port, ServerOptions options,
+               SmtpListener::HandlerFactory factory, int max_connections, int threads);
+  uint16_t Port() const { return listener_ ? listener_->Port() : 0; }
+  void Stop(std::chrono::milliseconds grace);
+
+ private:
+  asio::io_context io_;
+  std::unique_ptr<SmtpListener> listener_;
+  std::optional<asio::executor_work_guard<asio::io_context::executor_type>> work_;
+  std::vector<std::thread> threads_;
 };
 
 }  // namespace mp::smtp
