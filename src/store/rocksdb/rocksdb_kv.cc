@@ -53,7 +53,8 @@ class LogRetentionFilter final : public rocksdb::CompactionFilter {
   std::shared_ptr<const Cutoff> cutoff_;
 };
 
-// The log column's keys arrive in order within a prefix (a tenant's event stream): RocksDB keeps
+// The log column's keys arrive in order within a prefix (a tenant's event stream; the timelines,
+// keyed by message ids that start with their time): RocksDB keeps
 // the memtable position of the last insert of each prefix and starts the next insert there, so
 // the skip list search of a stream append is a step or two instead of a descent from the top.
 class LogOrderedPrefix final : public rocksdb::SliceTransform {
